@@ -1,0 +1,138 @@
+"""The variable-rate mean-scale hyperprior: transforms, gain units and entropy parameters.
+
+Names follow the literature: x -> g_a -> y -> (gain) -> h_a -> z; z_hat -> h_s -> (mu, log sigma);
+y_hat -> (inverse gain) -> g_s -> x_hat.
+
+Rate control (Cui et al. 2021, asymmetric gained compression): one learned gain vector and one
+inverse-gain vector over the M channels of y per trained level. A continuous level t in
+[0, levels-1] interpolates the log-gains linearly, i.e. the gains geometrically, between the two
+nearest trained levels; training samples t continuously so every point of the scale is trained.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .nn.factorized import FactorizedDensity
+from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
+
+SCALE_MIN = 0.11
+SCALE_MAX = 256.0
+LIKELIHOOD_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n: int = 128
+    m: int = 192
+    # Rate-distortion trade-offs of the trained levels: loss = lambda * 255^2 * MSE + bpp.
+    lambdas: tuple[float, ...] = field(
+        default=(0.0012, 0.0024, 0.0048, 0.0096, 0.0192, 0.0384, 0.0768, 0.1536))
+
+    @property
+    def levels(self) -> int:
+        return len(self.lambdas)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lambdas"] = list(self.lambdas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]))
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound), letting the gradient through where it pushes x back above the bound."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return torch.clamp_min(x, bound)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        passthrough = (x >= ctx.bound) | (grad < 0)
+        return grad * passthrough, None
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round in the forward pass, identity gradient in the backward pass."""
+    return x + (torch.round(x) - x).detach()
+
+
+def gaussian_likelihood(y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
+    """Mass of N(mu, sigma) on the unit interval around y, in float32."""
+    log_sigma = _LowerBound.apply(log_sigma.float(), math.log(SCALE_MIN))
+    sigma = torch.exp(log_sigma.clamp_max(math.log(SCALE_MAX)))
+    v = torch.abs(y.float() - mu.float())
+    const = -(2**-0.5)
+    upper = 0.5 * torch.erfc(const * (0.5 - v) / sigma)
+    lower = 0.5 * torch.erfc(const * (-0.5 - v) / sigma)
+    return _LowerBound.apply(upper - lower, LIKELIHOOD_FLOOR)
+
+
+class HyperpriorModel(nn.Module):
+    def __init__(self, config: ModelConfig = ModelConfig()):
+        super().__init__()
+        self.config = config
+        n, m, q = config.n, config.m, config.levels
+        self.g_a = analysis(n, m)
+        self.g_s = synthesis(n, m)
+        self.h_a = hyper_analysis(n, m)
+        self.h_s = hyper_synthesis(n, m)
+        self.z_density = FactorizedDensity(n)
+        # Start each level's quantization step near the rate-distortion optimum: the step
+        # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
+        log_lam = torch.log(torch.tensor(config.lambdas))
+        init = 0.5 * (log_lam - log_lam.mean())
+        self.log_gain = nn.Parameter(init.view(q, 1).repeat(1, m))
+        self.log_inv_gain = nn.Parameter(-init.view(q, 1).repeat(1, m))
+
+    # -- rate control -------------------------------------------------------------------------
+    def _interp(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        t = t.clamp(0, self.config.levels - 1)
+        lo = t.floor().long().clamp_max(self.config.levels - 2)
+        frac = (t - lo).unsqueeze(-1)
+        return table[lo] * (1 - frac) + table[lo + 1] * frac
+
+    def gains(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gain and inverse gain (B, M, 1, 1) for continuous levels t (B,)."""
+        g = torch.exp(self._interp(self.log_gain, t))
+        ig = torch.exp(self._interp(self.log_inv_gain, t))
+        return g[:, :, None, None], ig[:, :, None, None]
+
+    def lambdas(self, t: torch.Tensor) -> torch.Tensor:
+        log_lam = torch.log(torch.tensor(self.config.lambdas, device=t.device))
+        return torch.exp(self._interp(log_lam.view(-1, 1), t).squeeze(-1))
+
+    # -- training -----------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, t: torch.Tensor, autocast: bool = False) -> dict:
+        """x in [0, 1] (B, 3, H, W), t (B,) levels. Returns x_hat and bits per sample."""
+        gain, inv_gain = self.gains(t)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            y = self.g_a(x) * gain
+            z = self.h_a(y)
+        z = z.float()
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(LIKELIHOOD_FLOOR))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            params = self.h_s(round_ste(z))
+        mu, log_sigma = params.float().chunk(2, dim=1)
+        y = y.float()
+        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        bits_y = -torch.log2(gaussian_likelihood(y_noisy, mu, log_sigma))
+        y_hat = round_ste(y - mu) + mu
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            x_hat = self.g_s(y_hat * inv_gain)
+        return {
+            "x_hat": x_hat.float(),
+            "bits": bits_y.sum(dim=(1, 2, 3)) + bits_z.sum(dim=(1, 2, 3)),
+            "bits_z": bits_z.sum(dim=(1, 2, 3)),
+        }

@@ -1,0 +1,1 @@
+"""Neural building blocks: GDN, the four transforms and the factorized density for z."""

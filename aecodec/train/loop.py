@@ -1,0 +1,152 @@
+"""Time-boxed, resumable training of the variable-rate hyperprior.
+
+The learning rate follows a cosine over the *time* budget rather than a step count, so a
+run of any length ends annealed; a resumed run continues the same schedule. The crop size
+grows from 128 to 256 for the last part of the budget (cheap steps first, large context last).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model import HyperpriorModel, ModelConfig
+from .data import CropSampler, load_folder
+from .evaluate import quick_eval
+
+
+def lr_at(frac: float, base: float, warmup_frac: float, floor: float = 0.02) -> float:
+    if frac < warmup_frac:
+        return base * max(frac / warmup_frac, 0.01)
+    p = min((frac - warmup_frac) / max(1 - warmup_frac, 1e-9), 1.0)
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def save_checkpoint(path: Path, model, opt, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "config": model.config.to_dict(), "state": state}, tmp)
+    os.replace(tmp, path)
+
+
+def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
+    if args.resume and Path(args.resume).is_file() and args.resume.endswith(".ckpt"):
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+        return model, ckpt["opt"], ckpt["state"]
+    if args.resume:  # a shipped weights folder: fine-tune from it
+        from .export import load_float_model
+        return load_float_model(args.resume), None, {}
+    config = ModelConfig(n=args.n, m=args.m)
+    return HyperpriorModel(config), None, {}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m aecodec.train", description=__doc__)
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the periodic eval")
+    p.add_argument("--out", default="runs/hp", help="run folder (checkpoint, log)")
+    p.add_argument("--minutes", type=float, default=60.0, help="time budget of the whole schedule")
+    p.add_argument("--resume", default=None, help="a .ckpt to continue or a weights folder to fine-tune")
+    p.add_argument("--n", type=int, default=128)
+    p.add_argument("--m", type=int, default=192)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--crop", type=int, default=128)
+    p.add_argument("--final-crop", type=int, default=256)
+    p.add_argument("--final-frac", type=float, default=0.25, help="share of the budget at final-crop")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup-frac", type=float, default=0.03)
+    p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--eval-minutes", type=float, default=15.0)
+    p.add_argument("--ckpt-minutes", type=float, default=4.0)
+    p.add_argument("--limit-images", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--no-autocast", action="store_true")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, opt_state, state = load_model_for_training(args)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    if opt_state:
+        opt.load_state_dict(opt_state)
+    step = state.get("step", 0)
+    spent = state.get("seconds", 0.0)  # training seconds already spent in this schedule
+    budget = args.minutes * 60
+    images = load_folder(args.data, min_side=min(args.crop, 64), limit=args.limit_images)
+    sampler = CropSampler(images, seed=args.seed + step)
+    levels = model.config.levels
+    log = open(out / "log.jsonl", "a")
+    print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on "
+          f"{len(images)} images, {torch.get_num_threads()} threads, from step {step}", flush=True)
+    t_start = time.time() - spent
+    last_ckpt = last_eval = time.time()
+    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    t_log = time.time()
+    while True:
+        frac = (time.time() - t_start) / budget
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        final = frac >= 1 - args.final_frac
+        crop = args.final_crop if final else args.crop
+        batch = max(1, args.batch * args.crop**2 // crop**2)
+        x = torch.from_numpy(sampler.batch(batch, crop)).float().div_(255)
+        t = torch.rand(batch) * (levels - 1)
+        lr = lr_at(frac, args.lr, args.warmup_frac)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        res = model(x, t, autocast=not args.no_autocast)
+        mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
+        bpp = res["bits"] / (crop * crop)
+        loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        acc["loss"] += loss.item()
+        acc["bpp"] += bpp.mean().item()
+        acc["psnr"] += (-10 * torch.log10(mse.clamp_min(1e-10))).mean().item()
+        acc["n"] += 1
+        if step % args.log_every == 0:
+            dt = time.time() - t_log
+            rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2), "lr": lr,
+                   "crop": crop, **{k: round(v / acc["n"], 4) for k, v in acc.items() if k != "n"},
+                   "img_per_s": round(acc["n"] * batch / dt, 2)}
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+            t_log = time.time()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(out / "last.ckpt", model, opt,
+                            {"step": step, "seconds": time.time() - t_start})
+            last_ckpt = time.time()
+        if args.kodak and Path(args.kodak).is_dir() and time.time() - last_eval > args.eval_minutes * 60:
+            t0 = time.time()
+            rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                   "eval": quick_eval(model, args.kodak)}
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            t_start += time.time() - t0  # evaluation time is not training time
+            last_eval = time.time()
+    save_checkpoint(out / "last.ckpt", model, opt, {"step": step, "seconds": time.time() - t_start})
+    log.close()
+    return out / "last.ckpt"
