@@ -1,0 +1,331 @@
+"""The .aec container: round trips, and one test per way a file can be malformed."""
+from __future__ import annotations
+
+import struct
+import zlib
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aecodec import container as c
+from aecodec.errors import (
+    AecError,
+    CorruptChunkError,
+    FormatError,
+    InputError,
+    LimitError,
+    NotAecFileError,
+    TruncatedFileError,
+    UnsupportedVersionError,
+)
+
+HASH = bytes(range(8))
+HEADER = c.Header(17, 33, "RGB", 75.5, "mbt-v1", HASH)
+
+
+def small_file(**kw) -> bytes:
+    return c.encode_file(kw.pop("header", HEADER), kw.pop("z", b"zz"), kw.pop("y", b"yyy"), **kw)
+
+
+def chunk(ctype: bytes, payload: bytes, crc: int | None = None) -> bytes:
+    if crc is None:
+        crc = zlib.crc32(ctype + payload)
+    return struct.pack("<4sI", ctype, len(payload)) + payload + struct.pack("<I", crc)
+
+
+def split_chunks(data: bytes) -> tuple[bytes, list[bytes]]:
+    """Preamble and raw chunks of a valid file, for surgery."""
+    pos, chunks = 10, []
+    while pos < len(data):
+        (length,) = struct.unpack_from("<I", data, pos + 4)
+        chunks.append(data[pos: pos + 12 + length])
+        pos += 12 + length
+    return data[:10], chunks
+
+
+# ------------------------------------------------------------------------------ round trips
+
+headers = st.builds(
+    c.Header,
+    width=st.integers(1, 2**32 - 1),
+    height=st.integers(1, 2**32 - 1),
+    mode=st.sampled_from(c.MODES),
+    quality=st.integers(0, 10_000).map(lambda q: q / 100),
+    model_id=st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=64),
+    weights_hash=st.binary(min_size=8, max_size=8),
+    tile_width=st.just(0),
+    tile_height=st.just(0),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=headers, z=st.binary(max_size=64), y=st.binary(max_size=64))
+def test_round_trip(header, z, y):
+    alpha = c.pack_alpha(b"\x80" * 6, 2, 3) if header.mode in c.ALPHA_MODES else None
+    data = c.encode_file(header, z, y, alpha)
+    assert c.looks_like_aec(data)
+    f = c.decode_file(data, max_pixels=None, max_dimension=None)
+    assert (f.header, f.z_stream, f.y_stream, f.alpha, f.version) == (header, z, y, alpha, (1, 0))
+    assert f.chunk_sizes["ZSTR"] == len(z) and f.chunk_sizes["YSTR"] == len(y)
+    assert c.read_header(data, max_pixels=None, max_dimension=None) == (header, (1, 0))
+
+
+def test_tiled_header_round_trips():
+    h = c.Header(300, 200, "L", 0.0, "x", HASH, tile_width=256, tile_height=128)
+    assert c.decode_file(c.encode_file(h, b"", b"")).header == h
+
+
+def test_read_header_works_on_prefix():
+    data = small_file(y=b"y" * 10_000)
+    assert c.read_header(data[:111]) == (HEADER, (1, 0))
+
+
+def test_alpha_pack_unpack():
+    plane = bytes(i % 256 for i in range(17 * 33))
+    payload = c.pack_alpha(plane, 17, 33)
+    assert c.unpack_alpha(payload, 17, 33) == plane
+    rgba = c.Header(17, 33, "RGBA", 50, "m", HASH)
+    f = c.decode_file(c.encode_file(rgba, b"z", b"y", payload))
+    assert c.unpack_alpha(f.alpha, 17, 33) == plane
+
+
+def test_alpha_size_mismatch_and_bomb():
+    with pytest.raises(InputError):
+        c.pack_alpha(b"\0" * 5, 2, 3)
+    with pytest.raises(FormatError):  # too short
+        c.unpack_alpha(zlib.compress(b"\0" * 5), 2, 3)
+    with pytest.raises(FormatError):  # an 8 MiB bomb is stopped after 7 bytes of output
+        c.unpack_alpha(zlib.compress(b"\0" * (8 << 20)), 2, 3)
+    with pytest.raises(FormatError):
+        c.unpack_alpha(b"not zlib", 2, 3)
+    with pytest.raises(FormatError):  # stream cut short
+        c.unpack_alpha(zlib.compress(b"\1" * 6)[:-3], 2, 3)
+    with pytest.raises(FormatError):  # trailing garbage after the stream
+        c.unpack_alpha(zlib.compress(b"\1" * 6) + b"x", 2, 3)
+
+
+def test_alpha_presence_must_match_mode():
+    with pytest.raises(InputError):
+        c.encode_file(c.Header(2, 3, "RGBA", 50, "m", HASH), b"", b"")
+    with pytest.raises(InputError):
+        c.encode_file(HEADER, b"", b"", c.pack_alpha(b"\0" * 561, 17, 33))
+
+
+@pytest.mark.parametrize("field,value", [
+    ("width", 0), ("mode", "CMYK"), ("quality", 100.01), ("quality", float("nan")),
+    ("model_id", ""), ("model_id", "x" * 65), ("model_id", "é"), ("weights_hash", b"short"),
+    ("coder", 7), ("tile_width", 16), ("tile_width", 1.5),
+])
+def test_encoder_rejects_invalid_header(field, value):
+    h = c.Header(**{**HEADER.__dict__, field: value})
+    with pytest.raises(InputError):
+        c.encode_file(h, b"", b"")
+
+
+# ------------------------------------------------------------------------------ errors
+
+
+def test_error_hierarchy():
+    for e in (NotAecFileError, UnsupportedVersionError, TruncatedFileError, CorruptChunkError):
+        assert issubclass(e, FormatError)
+    for e in (FormatError, LimitError, InputError):
+        assert issubclass(e, AecError)
+
+
+def test_empty():
+    with pytest.raises(NotAecFileError):
+        c.decode_file(b"")
+
+
+def test_wrong_magic():
+    with pytest.raises(NotAecFileError):
+        c.decode_file(b"\x89PNG\r\n\x1a\n" + small_file()[8:])
+    assert not c.looks_like_aec(b"\x89PNG\r\n\x1a\n")
+
+
+def test_text_mode_damage_is_explained():
+    damaged = small_file().replace(b"\r\n", b"\n", 1)
+    with pytest.raises(NotAecFileError, match="text mode"):
+        c.decode_file(damaged)
+
+
+def test_unknown_major_version():
+    data = bytearray(small_file())
+    data[8] = 2
+    with pytest.raises(UnsupportedVersionError):
+        c.decode_file(bytes(data))
+
+
+def test_higher_minor_is_accepted_with_appended_head_fields():
+    pre, chunks = split_chunks(small_file())
+    head = chunks[0][8:-4] + b"future field"
+    data = pre[:9] + b"\x07" + chunk(b"HEAD", head) + b"".join(chunks[1:])
+    f = c.decode_file(data)
+    assert f.version == (1, 7) and f.header == HEADER
+
+
+def test_head_length_must_be_exact_in_1_0():
+    pre, chunks = split_chunks(small_file())
+    data = pre + chunk(b"HEAD", chunks[0][8:-4] + b"x") + b"".join(chunks[1:])
+    with pytest.raises(FormatError):
+        c.decode_file(data)
+
+
+def test_truncation_at_every_offset():
+    data = c.encode_file(c.Header(2, 3, "LA", 1, "m", HASH), b"zz", b"yyy", c.pack_alpha(b"a" * 6, 2, 3))
+    for n in range(len(data)):
+        with pytest.raises(FormatError) as info:
+            c.decode_file(data[:n])
+        assert n == 0 or info.type is TruncatedFileError, n
+
+
+def test_chunk_length_beyond_data_does_not_allocate():
+    pre, chunks = split_chunks(small_file())
+    evil = chunks[1][:4] + struct.pack("<I", 0xFFFF_FFF0) + chunks[1][8:]
+    with pytest.raises(TruncatedFileError):
+        c.decode_file(pre + chunks[0] + evil + b"".join(chunks[2:]))
+
+
+@pytest.mark.parametrize("index,name", [(0, "HEAD"), (1, "ZSTR"), (2, "YSTR")])
+def test_crc_corruption_names_chunk(index, name):
+    pre, chunks = split_chunks(small_file())
+    bad = bytearray(chunks[index])
+    bad[9] ^= 0x01  # a payload byte
+    chunks[index] = bytes(bad)
+    with pytest.raises(CorruptChunkError, match=name) as info:
+        c.decode_file(pre + b"".join(chunks))
+    assert info.value.chunk == name
+
+
+def test_unknown_critical_chunk():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(FormatError, match="critical"):
+        c.decode_file(pre + chunks[0] + chunk(b"NEWS", b"abc") + b"".join(chunks[1:]))
+
+
+def test_unknown_optional_chunk_skipped():
+    pre, chunks = split_chunks(small_file())
+    f = c.decode_file(pre + chunks[0] + chunk(b"meta", b"hello") + b"".join(chunks[1:]))
+    assert f.header == HEADER and f.chunk_sizes["meta"] == 5
+
+
+def test_invalid_chunk_type():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(FormatError):
+        c.decode_file(pre + chunks[0] + chunk(b"m3t@", b"") + b"".join(chunks[1:]))
+
+
+def test_first_chunk_must_be_head():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(FormatError, match="HEAD"):
+        c.decode_file(pre + chunks[1] + chunks[0] + b"".join(chunks[2:]))
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_duplicate_chunk(index):
+    pre, chunks = split_chunks(small_file())
+    chunks.insert(index + 1, chunks[index])
+    with pytest.raises(FormatError, match="more than once"):
+        c.decode_file(pre + b"".join(chunks))
+
+
+def test_missing_required_stream():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(FormatError, match="YSTR"):
+        c.decode_file(pre + chunks[0] + chunks[1] + chunks[3])
+
+
+def test_trailing_data():
+    with pytest.raises(FormatError, match="trailing"):
+        c.decode_file(small_file() + b"\0")
+
+
+def test_missing_aend():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(TruncatedFileError, match="AEND"):
+        c.decode_file(pre + b"".join(chunks[:-1]))
+
+
+def test_nonempty_aend():
+    pre, chunks = split_chunks(small_file())
+    with pytest.raises(FormatError):
+        c.decode_file(pre + b"".join(chunks[:-1]) + chunk(b"AEND", b"x"))
+
+
+def test_limits():
+    huge = c.Header(60_000, 60_000, "RGB", 50, "m", HASH)
+    data = c.encode_file(huge, b"", b"")  # tiny file declaring 3.6 gigapixels
+    with pytest.raises(LimitError, match="max_pixels"):
+        c.decode_file(data)
+    with pytest.raises(LimitError, match="max_pixels"):
+        c.read_header(data)
+    assert c.decode_file(data, max_pixels=None).header == huge
+    wide = c.encode_file(c.Header(70_000, 1, "L", 50, "m", HASH), b"", b"")
+    with pytest.raises(LimitError, match="max_dimension"):
+        c.decode_file(wide)
+    assert c.decode_file(wide, max_dimension=None).header.width == 70_000
+    with pytest.raises(LimitError):
+        c.decode_file(small_file(), max_pixels=100)
+
+
+def _with_head_bytes(offset: int, value: bytes) -> bytes:
+    pre, chunks = split_chunks(small_file())
+    head = bytearray(chunks[0][8:-4])
+    head[offset: offset + len(value)] = value
+    return pre + chunk(b"HEAD", bytes(head)) + b"".join(chunks[1:])
+
+
+@pytest.mark.parametrize("offset,value,match", [
+    (0, b"\0\0\0\0", "invalid"),          # width 0
+    (4, b"\0\0\0\0", "invalid"),          # height 0
+    (8, b"\x09", "mode"),                 # mode code 9
+    (9, struct.pack("<H", 10_001), "quality"),
+    (11, b"\x00", "coder"),
+    (12, b"\x10\x00", "tile"),            # tile width without tile height
+    (25, b"\xff", "ASCII"),               # model id byte not ASCII
+    (24, b"\x00", "HEAD"),                # model id length 0 -> length mismatch
+])
+def test_bad_head_fields(offset, value, match):
+    with pytest.raises(FormatError, match=match):
+        c.decode_file(_with_head_bytes(offset, value))
+
+
+def test_random_garbage_only_raises_aec_errors():
+    data = small_file()
+    import random
+    rng = random.Random(1)
+    for _ in range(2000):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 4)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        try:
+            c.decode_file(bytes(mutated))
+        except AecError:
+            pass
+
+
+def test_corrupt_chunk_error_pickles():
+    import pickle
+    e = pickle.loads(pickle.dumps(CorruptChunkError("YSTR")))
+    assert e.chunk == "YSTR" and "YSTR" in str(e)
+
+
+def test_alph_in_mode_without_alpha():
+    pre, chunks = split_chunks(small_file())
+    alph = chunk(b"ALPH", c.pack_alpha(b"\0" * 561, 17, 33))
+    with pytest.raises(FormatError, match="ALPH"):
+        c.decode_file(pre + b"".join(chunks[:-1]) + alph + chunks[-1])
+
+
+def test_format_doc_example_is_current():
+    import hashlib
+    from pathlib import Path
+
+    h = c.Header(17, 33, "RGB", 75.5, "mbt-q-v1", hashlib.sha256(b"example weights").digest()[:8])
+    data = c.encode_file(h, b"\xa5\x5a", b"\x0f\xf0\x3c")
+    doc = (Path(__file__).parent.parent / "docs" / "FORMAT.md").read_text()
+    dumped = bytes.fromhex("".join(
+        line[8:34] for line in doc.split("offset  bytes", 1)[1].split("```", 1)[0].splitlines()[1:]
+    ))
+    assert dumped == data
