@@ -103,7 +103,7 @@ def _header_problem(h: Header) -> str | None:
     return None
 
 
-def _check_limits(h: Header, max_pixels: int | None, max_dimension: int | None) -> None:
+def check_limits(h: Header, max_pixels: int | None, max_dimension: int | None) -> None:
     if max_dimension is not None and max(h.width, h.height) > max_dimension:
         raise LimitError(
             f"image is {h.width}x{h.height}, a side exceeds max_dimension={max_dimension}; "
@@ -228,7 +228,7 @@ def _read_header_at(view: memoryview, max_pixels, max_dimension) -> tuple[Header
     if ctype != b"HEAD":
         raise FormatError(f"first chunk must be HEAD, found {ctype.decode('ascii', 'replace')!r}")
     header = _parse_head(payload, version)
-    _check_limits(header, max_pixels, max_dimension)
+    check_limits(header, max_pixels, max_dimension)
     return header, version, pos
 
 

@@ -1,0 +1,41 @@
+"""aecodec: a learned image codec.
+
+    import aecodec
+    data = aecodec.compress("photo.png", quality=50)   # PIL image, uint8 array or path
+    img = aecodec.decompress(data)                       # PIL image, original size and mode
+
+`Codec` loads the weights once; reuse it for many images.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from .codec import DEFAULT_QUALITY, Codec
+from .container import Header, read_header
+from .errors import (AecError, CorruptChunkError, DecodeError, FormatError, InputError,
+                     LimitError, NotAecFileError, TruncatedFileError, UnknownModelError,
+                     UnsupportedVersionError)
+
+__version__ = "0.1.0"
+
+
+@lru_cache(maxsize=1)
+def _default_codec() -> Codec:
+    return Codec()
+
+
+def compress(image, quality: float = DEFAULT_QUALITY) -> bytes:
+    """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes."""
+    return _default_codec().compress(image, quality=quality)
+
+
+def decompress(data):
+    """Decode .aec bytes (or a path to a .aec file) into a PIL image."""
+    return _default_codec().decompress(data)
+
+
+__all__ = [
+    "compress", "decompress", "Codec", "Header", "read_header", "DEFAULT_QUALITY", "__version__",
+    "AecError", "FormatError", "NotAecFileError", "UnsupportedVersionError", "TruncatedFileError",
+    "CorruptChunkError", "UnknownModelError", "DecodeError", "LimitError", "InputError",
+]

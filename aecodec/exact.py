@@ -1,0 +1,111 @@
+"""h_s in exact integer arithmetic: the numbers the entropy coder depends on.
+
+A float hyper-synthesis gives slightly different outputs on different CPUs, GPUs, thread
+counts and library versions; one flipped scale index desynchronizes the coder and the rest
+of the file decodes to garbage (CompressAI issues #279, #235). Here every weight is an integer
+(scale 2**WEIGHT_BITS), every activation an integer (scale 2**ACT_BITS), and convolutions run
+in float64, which adds integers exactly - in any order - while every partial sum stays below
+2**53. Between layers, floor(acc / 2**WEIGHT_BITS) is exact too (a power-of-two division).
+The outputs are integer means (in units of 2**-ACT_BITS) and integer log-scales snapped to a
+table index by integer comparison.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import DecodeError
+
+WEIGHT_BITS = 12
+ACT_BITS = 10
+EXACT_LIMIT = 2.0**52  # headroom below 2**53 for sums of integer products
+
+
+@dataclass
+class IntLayer:
+    weight: torch.Tensor  # float64 holding integers, scale 2**WEIGHT_BITS
+    bias: torch.Tensor  # float64 holding integers, scale 2**(WEIGHT_BITS + ACT_BITS)
+    transposed: bool
+    stride: int
+    padding: int
+    output_padding: int
+    relu: bool
+
+
+class ExactHyperSynthesis:
+    def __init__(self, layers: list[IntLayer]):
+        self.layers = layers
+        # Worst-case growth per layer (sum of |w| over one output), used to bound sums.
+        self._gains = [float(l.weight.abs().sum(dim=(0 if l.transposed else 1, 2, 3)).max())
+                       for l in layers]
+
+    @classmethod
+    def from_float(cls, h_s: nn.Sequential) -> "ExactHyperSynthesis":
+        layers = []
+        mods = list(h_s)
+        for i, mod in enumerate(mods):
+            if isinstance(mod, nn.ReLU):
+                continue
+            relu = i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU)
+            transposed = isinstance(mod, nn.ConvTranspose2d)
+            w = torch.round(mod.weight.detach().double() * 2**WEIGHT_BITS)
+            b = torch.round(mod.bias.detach().double() * 2**(WEIGHT_BITS + ACT_BITS))
+            layers.append(IntLayer(w, b, transposed, mod.stride[0], mod.padding[0],
+                                   mod.output_padding[0] if transposed else 0, relu))
+        return cls(layers)
+
+    def arrays(self, prefix: str = "h_s") -> dict[str, np.ndarray]:
+        out = {}
+        for i, l in enumerate(self.layers):
+            out[f"{prefix}.{i}.weight"] = l.weight.numpy().astype(np.int32)
+            out[f"{prefix}.{i}.bias"] = l.bias.numpy().astype(np.int64)
+            out[f"{prefix}.{i}.meta"] = np.array(
+                [l.transposed, l.stride, l.padding, l.output_padding, l.relu], dtype=np.int32)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "h_s") -> "ExactHyperSynthesis":
+        layers = []
+        i = 0
+        while f"{prefix}.{i}.weight" in arrays:
+            t, s, p, op, relu = (int(v) for v in arrays[f"{prefix}.{i}.meta"])
+            layers.append(IntLayer(torch.from_numpy(arrays[f"{prefix}.{i}.weight"].astype(np.float64)),
+                                   torch.from_numpy(arrays[f"{prefix}.{i}.bias"].astype(np.float64)),
+                                   bool(t), s, p, op, bool(relu)))
+            i += 1
+        return cls(layers)
+
+    @torch.no_grad()
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Integer z (C, h, w) -> integer (mean, log-scale) of y, each (M, 4h, 4w), scale 2**-ACT_BITS."""
+        a = torch.from_numpy(np.asarray(z, dtype=np.float64) * 2**ACT_BITS)[None]
+        for layer, gain in zip(self.layers, self._gains):
+            # Bound the largest possible partial sum before computing it.
+            if float(a.abs().max()) * gain + float(layer.bias.abs().max()) >= EXACT_LIMIT:
+                raise DecodeError("hyper-latent values too large for exact decoding")
+            if layer.transposed:
+                acc = F.conv_transpose2d(a, layer.weight, layer.bias, layer.stride,
+                                         layer.padding, layer.output_padding)
+            else:
+                acc = F.conv2d(a, layer.weight, layer.bias, layer.stride, layer.padding)
+            if layer.relu:
+                acc = acc.clamp_min(0)
+            a = torch.div(acc, 2**WEIGHT_BITS, rounding_mode="floor")
+        mean, log_scale = a[0].numpy().astype(np.int64).reshape(2, -1, *a.shape[2:])
+        return mean, log_scale
+
+
+def scale_thresholds(scale_min: float, scale_max: float, count: int) -> np.ndarray:
+    """Integer log-scale boundaries between `count` log-spaced scales (computed once, shipped)."""
+    log_scales = np.linspace(np.log(scale_min), np.log(scale_max), count)
+    mids = (log_scales[:-1] + log_scales[1:]) / 2
+    return np.ceil(mids * 2**ACT_BITS).astype(np.int64)
+
+
+def scale_indexes(log_scale: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Snap integer log-scales to table indexes: the number of thresholds at or below each."""
+    return np.searchsorted(thresholds, log_scale, side="right")

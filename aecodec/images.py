@@ -1,0 +1,97 @@
+"""What the codec accepts as an image, and how each mode maps to the planes it codes.
+
+The network codes 8-bit RGB. Grayscale is coded as RGB with equal channels and comes back
+as grayscale; alpha is kept losslessly in its own chunk (never dropped silently). Modes
+that cannot be represented faithfully in 8 bits per channel are refused with a clear error
+instead of being quietly converted.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .errors import InputError
+
+# Pillow modes converted losslessly (or by Pillow's standard rule) to a coded mode.
+_CONVERT = {"1": "L", "P": None, "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB",
+            "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
+_REFUSE = {"I": "32-bit integer", "F": "32-bit float", "I;16": "16-bit", "I;16B": "16-bit",
+           "I;16L": "16-bit", "I;16N": "16-bit"}
+
+
+def open_image(image) -> Image.Image:
+    """A PIL image from a PIL image, a numpy uint8 array (HxW, HxWx1/2/3/4) or a path."""
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, np.ndarray):
+        return _from_array(image)
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if path.is_dir():
+            raise InputError(f"{path} is a directory, not an image")
+        try:
+            with Image.open(path) as im:
+                im.load()
+                return im
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except UnidentifiedImageError:
+            raise InputError(f"{path}: not an image Pillow can read") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read image ({exc})") from None
+    raise InputError(f"expected a PIL image, a numpy uint8 array or a path, got {type(image).__name__}")
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    if a.dtype != np.uint8:
+        raise InputError(f"numpy images must be uint8, got {a.dtype} (16-bit and float input is "
+                         "not supported: scale to 0..255 and convert to uint8 first)")
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    modes = {2: "L", 3: {2: "LA", 3: "RGB", 4: "RGBA"}}
+    mode = modes.get(a.ndim)
+    if isinstance(mode, dict):
+        mode = mode.get(a.shape[2])
+    if mode is None:
+        raise InputError(f"unsupported array shape {a.shape}: expected HxW or HxWx(1|2|3|4)")
+    if a.size == 0:
+        raise InputError(f"empty image (shape {a.shape})")
+    return Image.fromarray(np.ascontiguousarray(a), mode=mode)
+
+
+def split_planes(img: Image.Image) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(coded mode, RGB uint8 HxWx3, alpha uint8 HxW or None)."""
+    if img.width == 0 or img.height == 0:
+        raise InputError(f"empty image ({img.width}x{img.height})")
+    mode = img.mode
+    if mode in _REFUSE:
+        raise InputError(f"{_REFUSE[mode]} images (mode {mode}) are not supported: aecodec codes "
+                         "8 bits per channel; convert to 'L' or 'RGB' first")
+    if mode in _CONVERT:
+        target = _CONVERT[mode]
+        if target is None:  # palette: keep transparency if it has any
+            target = "RGBA" if "transparency" in img.info else "RGB"
+        img, mode = img.convert(target), target
+    if mode not in ("L", "LA", "RGB", "RGBA"):
+        raise InputError(f"unsupported image mode {mode!r}")
+    a = np.asarray(img)
+    if mode in ("L", "LA"):
+        gray = a if mode == "L" else a[:, :, 0]
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    else:
+        rgb = a[:, :, :3]
+    alpha = a[:, :, -1] if mode in ("LA", "RGBA") else None
+    return mode, np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha)
+
+
+def merge_planes(mode: str, rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
+    if mode in ("L", "LA"):
+        # Equal channels went in; their mean is the best estimate of the gray value.
+        gray = np.rint(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
+        planes = gray if mode == "L" else np.stack([gray, alpha], axis=2)
+    else:
+        planes = rgb if mode == "RGB" else np.concatenate([rgb, alpha[:, :, None]], axis=2)
+    return Image.fromarray(np.ascontiguousarray(planes), mode=mode)

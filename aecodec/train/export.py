@@ -1,0 +1,129 @@
+"""Freeze a trained model into shipped weights: integer h_s, frozen coder tables, fp16 transforms.
+
+    python -m aecodec.train.export runs/hp1/last.ckpt --model-id hp-v1 --out weights
+
+writes weights/<model-id>.npz (numpy only, no pickle) and records it in weights/manifest.json
+with its sha256 and config. What the decoder's entropy coder needs is computed here, once,
+and shipped: it is never recomputed from floats at decode time.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
+from ..exact import ACT_BITS, WEIGHT_BITS, ExactHyperSynthesis, scale_thresholds
+from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel, ModelConfig
+from ..weights import FLOAT_PREFIXES, SCALE_TABLE_SIZE, config_from_arrays
+
+Z_GRID = 256  # z density sampled on [-Z_GRID, Z_GRID]
+TAIL = 1e-7  # probability mass left to the escape symbol on each side
+
+
+def z_tables(model: HyperpriorModel) -> TableSet:
+    pmf = model.z_density.pmf_grid(-Z_GRID, Z_GRID).numpy()
+    offsets, lengths, freqs = [], [], []
+    for row in pmf:
+        cdf = np.cumsum(row) / row.sum()
+        lo = int(np.searchsorted(cdf, TAIL))
+        hi = int(np.searchsorted(cdf, 1 - TAIL))
+        hi = max(min(hi, len(row) - 1), lo)
+        kept = row[lo:hi + 1] / row.sum()
+        offsets.append(lo - Z_GRID)
+        lengths.append(hi - lo + 1)
+        freqs.append(quantize_pmf(kept, 1 - kept.sum()))
+    return TableSet(np.array(offsets), np.array(lengths), np.concatenate(freqs))
+
+
+def y_tables(count: int = SCALE_TABLE_SIZE) -> TableSet:
+    """One zero-mean quantized Gaussian per log-spaced scale (symbols are round(y - mean))."""
+    scales = np.exp(np.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), count))
+    offsets, lengths, freqs = [], [], []
+    for s in scales:
+        r = min(int(math.ceil(s * 7)), VALUE_MAX)
+        v = np.arange(-r, r + 1, dtype=np.float64)
+        upper = 0.5 * np.array([math.erfc(-(x + 0.5) / (s * math.sqrt(2))) for x in v])
+        lower = 0.5 * np.array([math.erfc(-(x - 0.5) / (s * math.sqrt(2))) for x in v])
+        pmf = upper - lower
+        offsets.append(-r)
+        lengths.append(2 * r + 1)
+        freqs.append(quantize_pmf(pmf, max(1 - pmf.sum(), 0.0)))
+    return TableSet(np.array(offsets), np.array(lengths), np.concatenate(freqs))
+
+
+def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
+    model = model.eval()
+    state = model.state_dict()
+    arrays: dict[str, np.ndarray] = {
+        "config": np.frombuffer(json.dumps(model.config.to_dict()).encode(), dtype=np.uint8)}
+    for name, value in state.items():
+        if name.startswith(FLOAT_PREFIXES):
+            dtype = np.float16 if name.startswith(("g_a.", "g_s.", "h_a.")) else np.float32
+            arrays[name] = value.float().numpy().astype(dtype)
+    arrays.update(ExactHyperSynthesis.from_float(model.h_s).arrays("h_s"))
+    arrays.update(z_tables(model).arrays("z"))
+    arrays.update(y_tables().arrays("y"))
+    arrays["y.thresholds"] = scale_thresholds(SCALE_MIN, SCALE_MAX, SCALE_TABLE_SIZE)
+    assert VALUE_MIN < 0
+    return arrays
+
+
+def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = "") -> str:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **export_arrays(model))
+    data = buf.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{model_id}.npz").write_bytes(data)
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
+    manifest["models"][model_id] = {"file": f"{model_id}.npz", "sha256": digest,
+                                    "config": model.config.to_dict(), "note": note}
+    manifest["default"] = model_id
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return digest
+
+
+def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
+    """A trainable model from shipped weights (fine-tuning); h_s from its integer weights."""
+    from ..weights import read_arrays
+    arrays = read_arrays(Path(path), model_id)
+    model = HyperpriorModel(config_from_arrays(arrays))
+    state = model.state_dict()
+    for name in state:
+        if name in arrays:
+            state[name] = torch.from_numpy(arrays[name].astype(np.float32))
+    hs = ExactHyperSynthesis.from_arrays(arrays, "h_s")
+    convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    model.load_state_dict(state)
+    with torch.no_grad():
+        for mod, layer in zip(convs, hs.layers):
+            mod.weight.copy_(layer.weight / 2**WEIGHT_BITS)
+            mod.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
+    return model
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--model-id", required=True)
+    p.add_argument("--out", default="weights")
+    p.add_argument("--note", default="")
+    args = p.parse_args(argv)
+    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    digest = write_weights(model, args.model_id, Path(args.out), args.note)
+    print(f"wrote {args.out}/{args.model_id}.npz sha256={digest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Shipped weights: model ids -> hash-checked arrays -> a model ready to code.
+
+Weights live in the repository's top-level `weights/` folder, installed as the package
+`aecodec._weights` (see pyproject.toml), so a plain `pip install .` and an editable
+install both find them. `AECODEC_WEIGHTS` may point at another folder with a manifest.
+Files are numpy .npz (no pickle): loading weights never executes code.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .entropy import TableSet
+from .errors import UnknownModelError
+from .exact import ExactHyperSynthesis
+from .model import HyperpriorModel, ModelConfig
+
+MANIFEST = "manifest.json"
+SCALE_TABLE_SIZE = 64
+# Parameters shipped as floats (h_s ships as integers, see aecodec.exact).
+FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain", "z_density.")
+
+
+def weights_root():
+    env = os.environ.get("AECODEC_WEIGHTS")
+    if env:
+        return Path(env)
+    return resources.files("aecodec._weights")
+
+
+def manifest(root=None) -> dict:
+    root = root if root is not None else weights_root()
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        return {"models": {}}
+
+
+def default_model_id() -> str:
+    m = manifest()
+    if "default" not in m:
+        raise UnknownModelError(f"no weights installed (looked in {weights_root()})")
+    return m["default"]
+
+
+def read_arrays(root, model_id: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of one model, after checking the file against the manifest's sha256."""
+    m = manifest(root)
+    model_id = model_id or m.get("default")
+    entry = m["models"].get(model_id)
+    if entry is None:
+        known = ", ".join(sorted(m["models"])) or "none"
+        raise UnknownModelError(f"unknown model id {model_id!r} (installed: {known})")
+    data = (root / entry["file"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        raise UnknownModelError(f"weights file of {model_id!r} does not match its manifest hash")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def config_from_arrays(arrays) -> ModelConfig:
+    return ModelConfig.from_dict(json.loads(arrays["config"].tobytes().decode()))
+
+
+@dataclass
+class LoadedModel:
+    model_id: str
+    sha256: str
+    config: ModelConfig
+    net: HyperpriorModel  # float transforms g_a, g_s, h_a and the gains
+    h_s: ExactHyperSynthesis
+    z_tables: TableSet
+    y_tables: TableSet
+    thresholds: np.ndarray
+
+    @property
+    def hash8(self) -> bytes:
+        return bytes.fromhex(self.sha256)[:8]
+
+
+@lru_cache(maxsize=4)
+def load(model_id: str | None = None) -> LoadedModel:
+    root = weights_root()
+    model_id = model_id or default_model_id()
+    arrays = read_arrays(root, model_id)
+    config = config_from_arrays(arrays)
+    net = HyperpriorModel(config)
+    state = net.state_dict()
+    for name in state:
+        if name.startswith(FLOAT_PREFIXES):
+            state[name] = torch.from_numpy(arrays[name].astype(np.float32))
+    net.load_state_dict(state)
+    net.h_s = None  # decoding uses the exact integer h_s only
+    net.eval().requires_grad_(False)
+    return LoadedModel(model_id, manifest(root)["models"][model_id]["sha256"], config, net,
+                       ExactHyperSynthesis.from_arrays(arrays, "h_s"),
+                       TableSet.from_arrays(arrays, "z"), TableSet.from_arrays(arrays, "y"),
+                       arrays["y.thresholds"].astype(np.int64))
+
+
+def find(model_id: str, hash8: bytes) -> LoadedModel:
+    """The installed model that made a file, or UnknownModelError naming what is missing."""
+    known = manifest()["models"]
+    if model_id not in known:
+        raise UnknownModelError(
+            f"file was made by model {model_id!r}, which is not installed "
+            f"(installed: {', '.join(sorted(known)) or 'none'})")
+    if bytes.fromhex(known[model_id]["sha256"])[:8] != hash8:
+        raise UnknownModelError(
+            f"file was made by other weights of model {model_id!r} (hash {hash8.hex()})")
+    return load(model_id)
