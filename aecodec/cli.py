@@ -134,5 +134,43 @@ def info(src: Path):
     _run(job)
 
 
+@main.command()
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.option("-q", "--quality", type=click.FloatRange(0, 100), multiple=True,
+              help="Quality to try (repeatable; default 25, 50, 75).")
+@click.option("-o", "--out-dir", type=click.Path(path_type=Path), default=None,
+              help="Keep the .aec and decoded PNG files here.")
+def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
+    """Compress and decompress IMAGE (default: the bundled sample) and print size, bpp, PSNR."""
+    def job():
+        import time
+        from importlib import resources
+
+        import numpy as np
+
+        from .codec import Codec
+        from .images import open_image
+        src = image or resources.files("aecodec") / "samples" / "kodim23.png"
+        original = open_image(src).convert("RGB")
+        codec = Codec()
+        w, h = original.size
+        click.echo(f"{src}: {w}x{h}, model {codec.model.model_id}")
+        for q in quality or (25.0, 50.0, 75.0):
+            t0 = time.perf_counter()
+            data = codec.compress(original, quality=q)
+            t1 = time.perf_counter()
+            decoded = codec.decompress(data)
+            t2 = time.perf_counter()
+            err = np.asarray(decoded, np.float64) - np.asarray(original, np.float64)
+            psnr = 10 * np.log10(255**2 / max(np.mean(err**2), 1e-10))
+            click.echo(f"quality {q:5.1f}: {len(data):7d} bytes  {8 * len(data) / (w * h):.4f} bpp  "
+                       f"PSNR {psnr:.2f} dB  encode {t1 - t0:.2f} s  decode {t2 - t1:.2f} s")
+            if out_dir:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / f"q{q:g}.aec").write_bytes(data)
+                decoded.save(out_dir / f"q{q:g}.png")
+    _run(job)
+
+
 if __name__ == "__main__":
     main()

@@ -72,7 +72,10 @@ def parse_args(argv=None):
     p.add_argument("--no-autocast", action="store_true")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.crop % 64 or args.final_crop % 64:
+        p.error("crop sizes must be multiples of 64 (the model's total stride)")
+    return args
 
 
 def main(argv=None) -> Path:

@@ -1,0 +1,39 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+# Tests share the machine with nothing else in CI; one thread keeps timings steady and
+# exercises the single-thread path (the thread-count test runs its own subprocesses).
+torch.set_num_threads(int(os.environ.get("AECODEC_TEST_THREADS", "1")))
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "aecodec" / "samples" / "kodim23.png"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+@pytest.fixture(scope="session")
+def codec():
+    import aecodec
+    return aecodec.Codec()
+
+
+@pytest.fixture(scope="session")
+def sample() -> Image.Image:
+    return Image.open(SAMPLE).convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def small(sample) -> Image.Image:
+    """A 256x192 crop of the sample: fast, still a natural image."""
+    return sample.crop((300, 100, 556, 292))
+
+
+def psnr(a, b) -> float:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    mse = np.mean((a - b) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)

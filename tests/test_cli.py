@@ -1,0 +1,78 @@
+"""The command line through click's runner: happy paths, one-line errors, safe outputs."""
+import pytest
+from click.testing import CliRunner
+
+from aecodec.cli import main
+
+
+@pytest.fixture()
+def run():
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return invoke
+
+
+@pytest.fixture()
+def png(small, tmp_path):
+    path = tmp_path / "in.png"
+    small.save(path)
+    return path
+
+
+def test_compress_info_decompress(run, png, tmp_path):
+    aec, back = tmp_path / "x.aec", tmp_path / "back.png"
+    r = run("compress", png, aec, "-q", 42.5)
+    assert r.exit_code == 0, r.output
+    assert "bpp" in r.output and aec.exists()
+    r = run("info", aec)
+    assert r.exit_code == 0
+    for field in ("256x192", "RGB", "42.5", "chunk YSTR", "bpp", "model"):
+        assert field in r.output
+    r = run("decompress", aec, back)
+    assert r.exit_code == 0 and back.exists()
+
+
+def test_existing_output_needs_force(run, png, tmp_path):
+    aec = tmp_path / "x.aec"
+    aec.write_bytes(b"precious")
+    r = run("compress", png, aec)
+    assert r.exit_code == 1 and "--force" in r.output
+    assert aec.read_bytes() == b"precious"
+    assert run("compress", png, aec, "--force").exit_code == 0
+    assert aec.read_bytes() != b"precious"
+
+
+def test_never_overwrites_input(run, png):
+    r = run("compress", png, png, "--force")
+    assert r.exit_code == 1 and "input" in r.output
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 10])
+def test_bad_file_is_one_line_and_exit_1(run, tmp_path, content):
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(content)
+    out = tmp_path / "out.png"
+    r = run("decompress", bad, out)
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aecodec: error:")
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_missing_input(run, tmp_path):
+    r = run("compress", tmp_path / "nope.png", tmp_path / "o.aec")
+    assert r.exit_code == 1 and "no such file" in r.output
+    r = run("info", tmp_path)
+    assert r.exit_code == 1 and "directory" in r.output
+
+
+def test_usage_error_exit_2(run):
+    assert run("compress", "-q", 500, "a", "b").exit_code == 2
+
+
+def test_demo_runs_on_bundled_sample(run, tmp_path):
+    r = run("demo", "-q", 50, "-o", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "PSNR" in r.output and (tmp_path / "q50.aec").exists()

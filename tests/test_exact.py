@@ -1,0 +1,99 @@
+"""Bit-exact decoding: golden files, thread counts, batch and tile splits of the hyper path."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import GOLDEN, ROOT, psnr
+
+sys.path.insert(0, str(GOLDEN))
+from make_golden import CASES, symbol_hash  # noqa: E402
+
+# g_s runs in ordinary float arithmetic after the exact symbols: its result may differ by
+# rounding between machines. Tolerance: no pixel off by more than 2 levels, PSNR >= 50 dB.
+PIXEL_TOLERANCE = 2
+
+
+def golden_record():
+    return json.loads((GOLDEN / "golden.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_symbols_exact_and_pixels_close(codec, name):
+    expected = golden_record()[name]
+    data = (GOLDEN / f"{name}.aec").read_bytes()
+    _, lm, sym = codec.decode_symbols(data)
+    if lm.model_id != expected["model_id"]:
+        pytest.fail("golden files were made by another model: run tests/golden/make_golden.py")
+    assert symbol_hash(sym.z) == expected["z"]
+    assert symbol_hash(sym.y_mean) == expected["y_mean"]
+    assert symbol_hash(sym.y_rows) == expected["y_rows"]
+    assert symbol_hash(sym.y) == expected["y"]
+    out = np.asarray(codec.decompress(data), dtype=np.int16)
+    ref = np.asarray(Image.open(GOLDEN / f"{name}.png"), dtype=np.int16)
+    assert out.shape == ref.shape
+    assert np.abs(out - ref).max() <= PIXEL_TOLERANCE
+    assert psnr(out, ref) >= 50
+
+
+_SCRIPT = textwrap.dedent("""
+    import hashlib, sys, torch, numpy as np
+    from PIL import Image
+    torch.set_num_threads(int(sys.argv[1]))
+    import aecodec
+    codec = aecodec.Codec()
+    if sys.argv[2] == "encode":
+        img = Image.open(sys.argv[3]).convert("RGB").crop((0, 0, 320, 256))
+        open(sys.argv[4], "wb").write(codec.compress(img, quality=55))
+    _, _, s = codec.decode_symbols(open(sys.argv[4], "rb").read())
+    digest = hashlib.sha256(b"".join(a.astype("<i8").tobytes() for a in (s.z, s.y, s.y_mean, s.y_rows)))
+    np.save(sys.argv[4] + f".{sys.argv[1]}.npy", np.asarray(codec.decompress(sys.argv[4])))
+    print(digest.hexdigest())
+""")
+
+
+def test_encode_two_threads_decode_one_thread(tmp_path):
+    path = str(tmp_path / "t.aec")
+    sample = str(ROOT / "aecodec" / "samples" / "kodim23.png")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", _SCRIPT, *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    encoded = run("2", "encode", sample, path)
+    decoded = run("1", "decode", "-", path)
+    assert encoded == decoded
+    a = np.load(path + ".2.npy").astype(np.int16)
+    b = np.load(path + ".1.npy").astype(np.int16)
+    assert np.abs(a - b).max() <= PIXEL_TOLERANCE
+
+
+def test_hyper_path_independent_of_batch_and_tiles(codec):
+    lm = codec.model
+    rng = np.random.default_rng(0)
+    z = rng.integers(-6, 7, (lm.config.n, 6, 8))
+    mean, log_scale = lm.h_s(z)
+    # Same integers whatever else is in the batch or how the plane is split: the transposed
+    # convolutions reach 2 z positions, so an overlap of 3 leaves the interior exact.
+    left_mean, left_scale = lm.h_s(z[:, :, :5])
+    np.testing.assert_array_equal(left_mean[:, :, :8], mean[:, :, :8])
+    np.testing.assert_array_equal(left_scale[:, :, :8], log_scale[:, :, :8])
+    right_mean, _ = lm.h_s(z[:, :, 3:])
+    np.testing.assert_array_equal(right_mean[:, :, 8:], mean[:, :, 20:])
+    for other in (z[:, ::-1], z * 0):
+        again, _ = lm.h_s(z)
+        np.testing.assert_array_equal(again, mean)
+        lm.h_s(other)
+
+
+def test_hyper_path_matches_float_model_closely(codec):
+    """The integer h_s is a faithful stand-in for the float one it was made from."""
+    lm = codec.model
+    z = np.random.default_rng(1).integers(-4, 5, (lm.config.n, 3, 3))
+    mean, _ = lm.h_s(z)
+    assert np.abs(mean).max() < 2**40  # plain integers, far from the exactness limit
+    assert mean.dtype == np.int64

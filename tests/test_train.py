@@ -1,0 +1,42 @@
+"""The training path end to end: a few steps of a tiny model, export, then code with it."""
+import json
+
+import numpy as np
+from PIL import Image
+
+import aecodec
+from aecodec.train.loop import main as train_main
+from aecodec.train.export import main as export_main
+
+
+def test_train_export_and_code(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        smooth = np.kron(rng.integers(0, 256, (10, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+        Image.fromarray(smooth).save(data / f"img{i}.png")
+    run = tmp_path / "run"
+    argv = ["--data", str(data), "--out", str(run), "--n", "8", "--m", "12", "--batch", "2",
+            "--crop", "64", "--final-crop", "64", "--minutes", "5", "--max-steps", "4",
+            "--log-every", "2", "--kodak", "", "--threads", "1"]
+    ckpt = train_main(argv)
+    lines = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert [l["step"] for l in lines] == [2, 4]
+    assert {"loss", "bpp", "psnr", "img_per_s"} <= set(lines[0])
+    # Resuming continues from the checkpoint's step.
+    train_main(argv[:-6] + ["--max-steps", "6", "--log-every", "2", "--kodak", "", "--resume", str(ckpt)])
+    lines = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert lines[-1]["step"] == 6
+
+    weights = tmp_path / "weights"
+    export_main([str(ckpt), "--model-id", "tiny-test", "--out", str(weights)])
+    manifest = json.loads((weights / "manifest.json").read_text())
+    assert manifest["default"] == "tiny-test"
+    assert manifest["models"]["tiny-test"]["config"]["n"] == 8
+
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
+    codec = aecodec.Codec("tiny-test")
+    img = Image.open(data / "img0.png")
+    out = codec.decompress(codec.compress(img, quality=80))
+    assert out.size == img.size
