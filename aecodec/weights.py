@@ -34,7 +34,10 @@ def weights_root():
     env = os.environ.get("AECODEC_WEIGHTS")
     if env:
         return Path(env)
-    return resources.files("aecodec._weights")
+    try:
+        return resources.files("aecodec._weights")
+    except ModuleNotFoundError:  # running from a source checkout that is not installed
+        return Path(__file__).resolve().parent.parent / "weights"
 
 
 def manifest(root=None) -> dict:

@@ -1,0 +1,56 @@
+"""Plot training progress per CPU-minute from run logs (needs matplotlib, the `bench` extra).
+
+    python -m aecodec.train.curve runs/hp1/log.jsonl --out weights/training_curve.png
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def read_log(path: Path) -> tuple[list[dict], list[dict]]:
+    train, evals = [], []
+    for line in path.read_text().splitlines():
+        rec = json.loads(line)
+        (evals if "eval" in rec else train).append(rec)
+    return train, evals
+
+
+def main(argv=None) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("logs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    fig, (ax_psnr, ax_eval) = plt.subplots(1, 2, figsize=(11, 4))
+    for log in args.logs:
+        train, evals = read_log(log)
+        label = log.parent.name
+        ax_psnr.plot([r["minutes"] for r in train], [r["psnr"] for r in train], label=f"{label} PSNR")
+        ax_bpp = ax_psnr.twinx()
+        ax_bpp.plot([r["minutes"] for r in train], [r["bpp"] for r in train], "C1", alpha=0.6)
+        ax_bpp.set_ylabel("train bpp (orange)")
+        levels = sorted({e["level"] for r in evals for e in r["eval"]})
+        for i, level in enumerate(levels):
+            pts = [(r["minutes"], e["psnr"], e["bpp"]) for r in evals for e in r["eval"]
+                   if e["level"] == level]
+            ax_eval.plot([m for m, _, _ in pts], [v for _, v, _ in pts], "o-", color=f"C{i}",
+                         label=f"{label} level {level} (last {pts[-1][2]:.2f} bpp)")
+    ax_psnr.set_xlabel("training minutes (2 CPU cores)")
+    ax_psnr.set_ylabel("train PSNR (dB), mixed levels")
+    ax_psnr.grid(alpha=0.3)
+    ax_eval.set_xlabel("training minutes (2 CPU cores)")
+    ax_eval.set_ylabel("Kodak PSNR (dB), 4 images, estimated rate")
+    ax_eval.grid(alpha=0.3)
+    ax_eval.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
