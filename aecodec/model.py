@@ -116,20 +116,21 @@ class HyperpriorModel(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, autocast: bool = False) -> dict:
         """x in [0, 1] (B, 3, H, W), t (B,) levels. Returns x_hat and bits per sample."""
         gain, inv_gain = self.gains(t)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        device = x.device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             y = self.g_a(x) * gain
             z = self.h_a(y)
         z = z.float()
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(LIKELIHOOD_FLOOR))
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             params = self.h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
         y = y.float()
         y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         bits_y = -torch.log2(gaussian_likelihood(y_noisy, mu, log_sigma))
         y_hat = round_ste(y - mu) + mu
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             x_hat = self.g_s(y_hat * inv_gain)
         return {
             "x_hat": x_hat.float(),

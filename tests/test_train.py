@@ -35,6 +35,12 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     assert manifest["default"] == "tiny-test"
     assert manifest["models"]["tiny-test"]["config"]["n"] == 8
 
+    # Fine-tuning starts from shipped weights as well as from checkpoints.
+    tuned = train_main(["--data", str(data), "--out", str(tmp_path / "tuned"), "--batch", "2",
+                        "--crop", "64", "--final-crop", "64", "--max-steps", "1", "--kodak", "",
+                        "--threads", "1", "--resume", str(weights)])
+    assert tuned.exists()
+
     monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
     codec = aecodec.Codec("tiny-test")
     img = Image.open(data / "img0.png")

@@ -19,7 +19,7 @@ def estimate(model, x: torch.Tensor, level: float) -> tuple[float, float]:
     h, w = x.shape[2:]
     ph, pw = (-h) % 64, (-w) % 64
     xp = F.pad(x, (0, pw, 0, ph), mode="replicate")
-    t = torch.tensor([float(level)])
+    t = torch.tensor([float(level)], device=x.device)
     gain, inv_gain = model.gains(t)
     y = model.g_a(xp) * gain
     z = torch.round(model.h_a(y))
@@ -37,6 +37,8 @@ def quick_eval(model, folder: str, images: int = 4, levels=(0, 3, 7)) -> list[di
     paths = sorted(Path(folder).glob("*.png"))[:images]
     xs = [torch.from_numpy(np.asarray(Image.open(p).convert("RGB")).copy()).permute(2, 0, 1)[None]
           .float() / 255 for p in paths]
+    device = next(model.parameters()).device
+    xs = [x.to(device) for x in xs]
     was_training = model.training
     model.eval()
     out = []

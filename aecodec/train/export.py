@@ -98,7 +98,7 @@ def load_float_model(path: str | Path, model_id: str | None = None) -> Hyperprio
     model = HyperpriorModel(config_from_arrays(arrays))
     state = model.state_dict()
     for name in state:
-        if name in arrays:
+        if name.startswith(FLOAT_PREFIXES) and name in arrays:
             state[name] = torch.from_numpy(arrays[name].astype(np.float32))
     hs = ExactHyperSynthesis.from_arrays(arrays, "h_s")
     convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]

@@ -69,8 +69,10 @@ def parse_args(argv=None):
     p.add_argument("--ckpt-minutes", type=float, default=4.0)
     p.add_argument("--limit-images", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--autocast", action="store_true",
-                   help="bf16 autocast on the transforms; only faster on CPUs with native bf16")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast on the transforms (default: on for CUDA; on CPU only "
+                        "worth it with native bf16, e.g. AVX-512 BF16 or AMX)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -86,7 +88,10 @@ def main(argv=None) -> Path:
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(args.device)
+    autocast = args.autocast if args.autocast is not None else device.type == "cuda"
     model, opt_state, state = load_model_for_training(args)
+    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     if opt_state:
         opt.load_state_dict(opt_state)
@@ -98,7 +103,8 @@ def main(argv=None) -> Path:
     levels = model.config.levels
     log = open(out / "log.jsonl", "a")
     print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on "
-          f"{len(images)} images, {torch.get_num_threads()} threads, from step {step}", flush=True)
+          f"{len(images)} images on {device} ({torch.get_num_threads()} threads), "
+          f"autocast {autocast}, from step {step}", flush=True)
     t_start = time.time() - spent
     last_ckpt = last_eval = time.time()
     acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
@@ -110,12 +116,12 @@ def main(argv=None) -> Path:
         final = frac >= 1 - args.final_frac
         crop = args.final_crop if final else args.crop
         batch = max(1, args.batch * args.crop**2 // crop**2)
-        x = torch.from_numpy(sampler.batch(batch, crop)).float().div_(255)
-        t = torch.rand(batch) * (levels - 1)
+        x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
+        t = torch.rand(batch, device=device) * (levels - 1)
         lr = lr_at(frac, args.lr, args.warmup_frac)
         for g in opt.param_groups:
             g["lr"] = lr
-        res = model(x, t, autocast=args.autocast)
+        res = model(x, t, autocast=autocast)
         mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
         bpp = res["bits"] / (crop * crop)
         loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
