@@ -1,12 +1,17 @@
 """The `aecodec` command: compress, decompress, info.
 
-Errors become one line on stderr and a non-zero exit (1: the input or file is bad,
-2: usage). Outputs are written to a temporary file in the target folder and renamed into
-place, so an interrupted run never leaves a partial file or truncates an existing one.
+Errors become one line on stderr and a non-zero exit (1: the input or file is bad, 2: usage,
+128 + N: interrupted by signal N, e.g. 130 for Ctrl-C). Outputs are written to a temporary file
+`.NAME.XXXXXXXX.part` in the target folder, flushed to disk and renamed into place, so an
+interrupted run never leaves a partial file under the final name or truncates an existing one;
+Ctrl-C and SIGTERM remove the temporary file too (only a SIGKILL or a power cut can leave one).
+See docs/ROBUSTNESS.md.
 """
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -17,47 +22,143 @@ from . import container
 from .codec import DEFAULT_QUALITY
 from .errors import AecError
 
+PART_SUFFIX = ".part"
+
 
 def _fail(message: str, code: int = 1):
     click.echo(f"aecodec: error: {message}", err=True)
     sys.exit(code)
 
 
-def write_atomic(path: Path, write, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Call write(tmp_path), then rename over `path`; refuse to clobber unless forced."""
+class _Signalled(BaseException):
+    """Raised by the SIGTERM/SIGHUP handler so that cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_signalled(signum, frame):
+    raise _Signalled(signum)
+
+
+def check_output(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Refuse an output that is an input, a directory, or exists (unless forced)."""
     path = Path(path)
     for src in inputs:
         if path.exists() and src.exists() and os.path.samefile(path, src):
             raise click.ClickException(f"refusing to overwrite the input file {src}")
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists (use --force to overwrite)")
     if path.is_dir():
         raise click.ClickException(f"{path} is a directory")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists (use --force to overwrite)")
+    if not path.parent.is_dir():
+        raise click.ClickException(f"{path.parent}: no such directory")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY if directory else os.O_RDWR)
+    except OSError:
+        if directory:
+            return  # not every platform opens folders; the data itself was synced
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, write, force: bool, inputs: tuple[Path, ...] = ()) -> None:
+    """Call write(tmp_path), then move the finished file to `path`; refuse to clobber unless
+    forced, and never overwrite an input. The temporary file `.NAME.*.part` sits next to `path`
+    (same filesystem, so the final rename is atomic) and is removed on any failure, Ctrl-C or
+    SIGTERM. Without `force`, the file is linked into place, which fails if `path` appeared
+    in the meantime (no race with another writer)."""
+    path = Path(path)
+    check_output(path, force, inputs)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        _fsync(tmp)  # the data is on disk before the name points at it
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # atomic "create if absent"
+            except FileExistsError:
+                raise click.ClickException(f"{path} exists (use --force to overwrite)") from None
+            except OSError as exc:  # no hard links here (FAT, some network filesystems)
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                                     errno.EMLINK, errno.ENOSYS):
+                    raise
+                check_output(path, force, inputs)
+                os.replace(tmp, path)
+        _fsync(path.parent, directory=True)
+    finally:
+        Path(tmp).unlink(missing_ok=True)  # after a link, or a failure; after a replace: gone
 
 
-def _limits(max_pixels: int | None, no_limits: bool) -> dict:
+def _limits(max_pixels: int | None, max_dimension: int | None, no_limits: bool) -> dict:
     if no_limits:
         return {"max_pixels": None, "max_dimension": None}
-    return {"max_pixels": max_pixels or container.DEFAULT_MAX_PIXELS}
+    return {"max_pixels": max_pixels or container.DEFAULT_MAX_PIXELS,
+            "max_dimension": max_dimension or container.DEFAULT_MAX_DIMENSION}
 
 
 def _run(fn):
+    """Run a command's job: every failure is one line on stderr and a non-zero exit code."""
+    handlers = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            try:
+                handlers[sig] = signal.signal(sig, _raise_signalled)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
     try:
         return fn()
     except AecError as exc:
         _fail(str(exc))
     except click.ClickException as exc:
         _fail(exc.format_message())
+    except KeyboardInterrupt:
+        _fail("interrupted", 128 + signal.SIGINT)
+    except _Signalled as exc:
+        _fail(f"terminated by signal {exc.signum}", 128 + exc.signum)
+    except MemoryError:
+        _fail("out of memory (a smaller --max-pixels refuses such images up front)")
     except OSError as exc:
         _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("AECODEC_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (please report it; "
+              "AECODEC_DEBUG=1 shows the traceback)")
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _limit_options(fn):
+    fn = click.option("--no-limits", is_flag=True,
+                      help="Lift the pixel and dimension limits (trusted input only).")(fn)
+    fn = click.option("--max-dimension", type=click.IntRange(1), default=None,
+                      help=f"Refuse images with a longer side "
+                           f"(default {container.DEFAULT_MAX_DIMENSION}).")(fn)
+    fn = click.option("--max-pixels", type=click.IntRange(1), default=None,
+                      help=f"Refuse larger images (default {container.DEFAULT_MAX_PIXELS}).")(fn)
+    return fn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -72,13 +173,25 @@ def main():
 @click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
               show_default=True, help="0 (smallest) .. 100 (best); continuous.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
-def compress(src: Path, dst: Path, quality: float, force: bool):
+@_limit_options
+def compress(src: Path, dst: Path, quality: float, force: bool, max_pixels: int | None,
+             max_dimension: int | None, no_limits: bool):
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec)."""
     def job():
+        check_output(dst, force, (src,))  # before the work, and again when writing
+        limits = _limits(max_pixels, max_dimension, no_limits)
+        from PIL import Image
+
         from .codec import Codec
-        from .images import open_image
-        image = open_image(src)
-        data = Codec().compress(image, quality=quality)
+        codec = Codec(**limits)
+        pillow_limit = Image.MAX_IMAGE_PIXELS
+        if limits["max_pixels"] is None or limits["max_pixels"] > (pillow_limit or 0):
+            Image.MAX_IMAGE_PIXELS = limits["max_pixels"]  # ours decide: Pillow's would refuse first
+        try:
+            image = codec.open_image(src)
+        finally:
+            Image.MAX_IMAGE_PIXELS = pillow_limit
+        data = codec.compress(image, quality=quality)
         write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
         pixels = image.width * image.height
         click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}, quality {quality:g}, "
@@ -90,16 +203,16 @@ def compress(src: Path, dst: Path, quality: float, force: bool):
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
-@click.option("--max-pixels", type=click.IntRange(1), default=None,
-              help=f"Refuse larger images (default {container.DEFAULT_MAX_PIXELS}).")
-@click.option("--no-limits", is_flag=True, help="Lift the pixel and dimension limits.")
-def decompress(src: Path, dst: Path, force: bool, max_pixels: int | None, no_limits: bool):
+@_limit_options
+def decompress(src: Path, dst: Path, force: bool, max_pixels: int | None,
+               max_dimension: int | None, no_limits: bool):
     """Decompress SRC (.aec) into image DST; the format follows DST's extension (default PNG)."""
     def job():
+        check_output(dst, force, (src,))
+        fmt = _format_for(dst) if dst.suffix else "PNG"
         from .codec import Codec
-        image = Codec(**_limits(max_pixels, no_limits)).decompress(src)
-        fmt = None if dst.suffix else "PNG"
-        write_atomic(dst, lambda tmp: image.save(tmp, format=fmt or _format_for(dst)), force, (src,))
+        image = Codec(**_limits(max_pixels, max_dimension, no_limits)).decompress(src)
+        write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
         click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}")
     _run(job)
 
@@ -148,10 +261,10 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
 
         import numpy as np
 
-        from .codec import Codec
+        from .codec import Codec, load_image
         from .images import open_image
         src = image or resources.files("aecodec") / "samples" / "kodim23.png"
-        original = open_image(src).convert("RGB")
+        original = (load_image(src) if image else open_image(src)).convert("RGB")
         codec = Codec()
         w, h = original.size
         click.echo(f"{src}: {w}x{h}, model {codec.model.model_id}")

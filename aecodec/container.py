@@ -103,17 +103,24 @@ def _header_problem(h: Header) -> str | None:
     return None
 
 
+def check_size(width: int, height: int, max_pixels: int | None, max_dimension: int | None) -> None:
+    """LimitError when width x height exceeds a limit (None lifts it); encoder and decoder."""
+    if max_dimension is not None and max(width, height) > max_dimension:
+        raise LimitError(
+            f"image is {width}x{height}, a side exceeds max_dimension={max_dimension}; "
+            "pass max_dimension=None (or a larger value; command line: --max-dimension N or "
+            "--no-limits) if you trust this file"
+        )
+    if max_pixels is not None and width * height > max_pixels:
+        raise LimitError(
+            f"image is {width}x{height} = {width * height} pixels, more than "
+            f"max_pixels={max_pixels}; pass max_pixels=None (or a larger value; command line: "
+            "--max-pixels N or --no-limits) if you trust this file"
+        )
+
+
 def check_limits(h: Header, max_pixels: int | None, max_dimension: int | None) -> None:
-    if max_dimension is not None and max(h.width, h.height) > max_dimension:
-        raise LimitError(
-            f"image is {h.width}x{h.height}, a side exceeds max_dimension={max_dimension}; "
-            "pass max_dimension=None (or a larger value) if you trust this file"
-        )
-    if max_pixels is not None and h.width * h.height > max_pixels:
-        raise LimitError(
-            f"image is {h.width}x{h.height} = {h.width * h.height} pixels, more than "
-            f"max_pixels={max_pixels}; pass max_pixels=None (or a larger value) if you trust this file"
-        )
+    check_size(h.width, h.height, max_pixels, max_dimension)
 
 
 # --------------------------------------------------------------------------- writing
@@ -177,6 +184,15 @@ def _read_preamble(view: memoryview) -> tuple[int, int]:
             f"format version {major}.{minor} is not supported (this reader knows "
             f"{FORMAT_VERSION[0]}.x); a different aecodec version is needed")
     return major, minor
+
+
+def check_preamble(prefix: bytes) -> None:
+    """Raise the error decode_file would raise for a bad signature or version in `prefix` (the
+    first bytes of a file); a prefix too short to tell passes. Lets a reader give up on a file
+    that is not .aec before reading all of it."""
+    view = memoryview(prefix)
+    if len(view) >= _PREAMBLE_LENGTH:
+        _read_preamble(view)
 
 
 def _read_chunk(view: memoryview, pos: int) -> tuple[bytes, memoryview, int]:
@@ -305,5 +321,5 @@ __all__ = [
     "SIGNATURE", "FORMAT_VERSION", "MODES", "ALPHA_MODES", "CODERS",
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_DIMENSION", "MAX_MODEL_ID_LENGTH", "WEIGHTS_HASH_LENGTH",
     "Header", "AecFile", "encode_file", "decode_file", "read_header", "looks_like_aec",
-    "pack_alpha", "unpack_alpha",
+    "pack_alpha", "unpack_alpha", "check_size", "check_limits", "check_preamble",
 ]

@@ -329,3 +329,22 @@ def test_format_doc_example_is_current():
         line[8:34] for line in doc.split("offset  bytes", 1)[1].split("```", 1)[0].splitlines()[1:]
     ))
     assert dumped == data
+
+
+def test_check_preamble_rejects_early():
+    c.check_preamble(b"")  # too short to tell: the full parse decides
+    c.check_preamble(small_file()[:10])
+    c.check_preamble(small_file())
+    with pytest.raises(NotAecFileError):
+        c.check_preamble(b"\0" * 4096)
+    with pytest.raises(UnsupportedVersionError):
+        c.check_preamble(c.SIGNATURE + b"\x02\x00")
+
+
+def test_check_size():
+    c.check_size(65_535, 1, None, None)
+    c.check_size(2**32 - 1, 2**32 - 1, None, None)
+    with pytest.raises(LimitError, match="max_dimension"):
+        c.check_size(65_536, 1, None, c.DEFAULT_MAX_DIMENSION)
+    with pytest.raises(LimitError, match="max_pixels"):
+        c.check_size(10, 11, 100, None)
