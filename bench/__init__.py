@@ -1,0 +1,1 @@
+"""Benchmarks of aecodec against conventional codecs; see bench/README.md."""

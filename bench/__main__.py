@@ -1,0 +1,73 @@
+"""python -m bench {run,memory,report} — see bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="rate-distortion and speed sweep -> results.json/.md, rd*.png")
+    r.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    r.add_argument("--out", type=Path, default=Path("bench/results/kodak"))
+    r.add_argument("--quick", action="store_true", help="2 images, 3 qualities per codec")
+    r.add_argument("--codecs", nargs="+", metavar="NAME",
+                   help="subset: jpeg420 jpeg444 webp jpeg2000 avif444 avif420 aecodec")
+    r.add_argument("--no-compressai", action="store_true", help="skip the CompressAI speed runs")
+
+    m = sub.add_parser("memory", help="peak RSS of compress/decompress at 3 sizes, fresh processes")
+    m.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    m.add_argument("--out", type=Path, default=Path("bench/results/memory"))
+    m.add_argument("--codec", default="aecodec", help="any run codec name, for comparison")
+    m.add_argument("--quality", type=float, default=55)
+    m.add_argument("--sizes", nargs="+", choices=["kodak", "4k", "16mpx"],
+                   default=["kodak", "4k", "16mpx"])
+
+    rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
+    rep.add_argument("results", type=Path)
+
+    for p in (r, m):
+        # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
+        p.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+
+    if a.cmd in ("run", "memory"):
+        # Before torch is imported, so its OpenMP pool starts at this size.
+        os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
+
+    from . import report
+
+    if a.cmd == "run":
+        from . import runner
+
+        res = runner.run(a.data, a.out, quick=a.quick, threads=a.threads, only=a.codecs,
+                         compressai=not a.no_compressai, log=_log)
+        report.write_all(res, a.out)
+        _log(f"wrote {a.out}/results.json, results.md, rd.png, rd_msssim.png")
+    elif a.cmd == "memory":
+        from . import memory
+
+        sizes = [s for s in memory.SIZES if s[0] in a.sizes]
+        res = memory.run(a.data, a.out, codec=a.codec, quality=a.quality, threads=a.threads,
+                         sizes=sizes, log=_log)
+        _log(f"wrote {a.out}/memory.json, memory.md" + (f" (skipped: {res['skipped']})"
+                                                        if res["skipped"] else ""))
+    else:
+        res = json.loads(a.results.read_text())
+        report.write_all(res, a.results.parent)
+        _log(f"wrote {a.results.parent}/results.md, rd.png, rd_msssim.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The sweep: every codec, every quality, every image, in one process, then results.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, features
+
+from . import codecs as C
+from . import metrics
+
+IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}  # lossless sources only
+
+
+def list_images(folder: Path, limit: int | None = None) -> list[Path]:
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SystemExit(f"no lossless images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    return files[:limit] if limit else files
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(threads: int) -> dict:
+    import os
+
+    import torch
+
+    libs = {k: features.version(k) for k in ("jpg", "libjpeg_turbo", "webp", "jpg_2000", "avif")}
+    pkgs = {d: _version(d) for d in ("pillow", "numpy", "torch", "pytorch-msssim",
+                                     "bjontegaard", "aecodec", "compressai", "matplotlib")}
+    return {
+        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0], "threads": threads,
+        "torch_threads": torch.get_num_threads(),
+        "pillow_libraries": libs, "packages": pkgs,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def sweep(codec: C.Codec, images: dict, qualities: list, log=print) -> list[dict]:
+    """Per quality, per image: bytes, bpp, PSNR, MS-SSIM, encode/decode seconds."""
+    first = next(iter(images.values()))
+    # Untimed warm-up: the first call pays one-off costs (lazy imports, weight caching, allocator).
+    codec.decode(codec.encode(first[0], qualities[len(qualities) // 2]))
+    points = []
+    for q in qualities:
+        per_image = {}
+        for name, (img, ref) in images.items():
+            t0 = time.perf_counter()
+            data = codec.encode(img, q)
+            t1 = time.perf_counter()
+            out = codec.decode(data)
+            t2 = time.perf_counter()
+            ms = metrics.ms_ssim(ref, out)
+            per_image[name] = {
+                "bytes": len(data), "bpp": metrics.bpp(len(data), ref.shape),
+                "psnr": metrics.psnr(ref, out),
+                "ms_ssim": None if ms != ms else ms,  # NaN (image too small) is not JSON
+                "encode_s": t1 - t0, "decode_s": t2 - t1,
+            }
+        pts = per_image.values()
+        log(f"  {codec.name:10s} q={q:<4} bpp={statistics.mean(p['bpp'] for p in pts):.3f} "
+            f"psnr={statistics.mean(p['psnr'] for p in pts):.2f}")
+        points.append({"quality": q, "images": per_image})
+    return points
+
+
+def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
+        only: list[str] | None = None, compressai: bool = True, log=print) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    files = list_images(data, 2 if quick else None)
+    images = {}
+    for p in files:
+        with Image.open(p) as im:
+            img = im.convert("RGB")
+        images[p.name] = (img, np.asarray(img))
+    results = {"data": str(data), "images": list(images), "quick": quick,
+               "meta": machine_info(threads), "codecs": {}, "skipped": {}}
+    for codec in C.all_codecs(threads):
+        if only and codec.name not in only:
+            continue
+        why = codec.unavailable()
+        if why:
+            log(f"skip {codec.name}: {why}")
+            results["skipped"][codec.name] = why
+            continue
+        log(f"{codec.label}: {codec.settings}")
+        qs = codec.quick_qualities if quick else codec.qualities
+        try:
+            points = sweep(codec, images, qs, log)
+        except Exception as e:  # one broken codec build must not lose the others' results
+            results["skipped"][codec.name] = f"failed: {type(e).__name__}: {e}"
+            log(f"skip {codec.name}: {results['skipped'][codec.name]}")
+            continue
+        results["codecs"][codec.name] = {"label": codec.label, "settings": codec.settings,
+                                         "points": points}
+    if compressai:
+        from . import speed_compressai
+
+        results["compressai_speed"] = speed_compressai.run(images, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    return results

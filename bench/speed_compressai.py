@@ -1,0 +1,62 @@
+"""Speed of CompressAI's models of the same size (N=128, M=192), same process, same images.
+
+Random weights: the time of a forward transform does not depend on the weight values, and the
+entropy-coding time depends on them only through the number of symbols coded, which is the same
+shape here. Bitstream sizes from random weights mean nothing, so only times are kept.
+Optional: without the `compressai` package this returns a note instead.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+MODELS = {"bmshj2018-hyperprior": "ScaleHyperprior", "mbt2018-mean": "MeanScaleHyperprior"}
+
+
+def run(images: dict, log=print) -> dict:
+    try:
+        import torch
+        import torch.nn.functional as F
+        from compressai import models as cm
+    except Exception as e:
+        note = f"compressai not available ({type(e).__name__}: {e}); CompressAI speed skipped"
+        log(note)
+        return {"note": note}
+
+    import compressai
+
+    out = {"note": ("CompressAI %s, random weights, N=128 M=192, timed on the same images in the same "
+                    "process; input padded to a multiple of 64 as CompressAI requires; time is "
+                    "model.compress / model.decompress on tensors (no PIL conversion)")
+                   % compressai.__version__, "models": {}}
+    for name, cls in MODELS.items():
+        torch.manual_seed(0)
+        model = getattr(cm, cls)(N=128, M=192).eval()
+        model.update(force=True)  # build the CDF tables compress() needs
+        enc, dec, mpx = [], [], []
+        with torch.no_grad():
+            for i, (_img, ref) in enumerate(images.values()):
+                h, w = ref.shape[:2]
+                x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].float() / 255
+                x = F.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate")
+                if i == 0:  # untimed warm-up, as for the other codecs
+                    model.decompress(**_args(model.compress(x)))
+                t0 = time.perf_counter()
+                s = model.compress(x)
+                t1 = time.perf_counter()
+                model.decompress(**_args(s))
+                t2 = time.perf_counter()
+                enc.append(t1 - t0), dec.append(t2 - t1), mpx.append(h * w / 1e6)
+        r = {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
+             "encode_mpx_s": statistics.median(np.array(mpx) / enc),
+             "decode_mpx_s": statistics.median(np.array(mpx) / dec)}
+        log(f"  compressai {name}: enc {r['encode_s']:.3f}s dec {r['decode_s']:.3f}s")
+        out["models"][name] = r
+    return out
+
+
+def _args(s):
+    return {"strings": s["strings"], "shape": s["shape"]}

@@ -1,0 +1,83 @@
+"""bench/: metric sanity checks and the --quick run end to end, so the suite never rots."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+sys.path.insert(0, str(ROOT))  # bench/ is a top-level folder, not part of the installed package
+
+for mod in ("pytorch_msssim", "bjontegaard", "matplotlib"):  # bench/requirements.txt
+    pytest.importorskip(mod)
+
+from bench import codecs, metrics  # noqa: E402
+
+
+def test_psnr_known_values():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert metrics.psnr(a, a) == metrics.PSNR_CAP
+    assert metrics.psnr(a, a + 1) == pytest.approx(10 * np.log10(255**2), abs=1e-9)
+
+
+def test_ms_ssim_identity_and_order():
+    rng = np.random.default_rng(0)
+    ref = rng.integers(0, 256, (192, 192, 3), dtype=np.uint8)
+    noisy = np.clip(ref + rng.normal(0, 20, ref.shape), 0, 255).astype(np.uint8)
+    assert metrics.ms_ssim(ref, ref) == pytest.approx(1.0)
+    assert metrics.ms_ssim(ref, noisy) < 0.99
+    assert np.isnan(metrics.ms_ssim(ref[:100], ref[:100]))  # too small for 5 scales
+
+
+def test_bd_rate_half_the_bits_is_minus_50():
+    rates, psnr = [0.25, 0.5, 1.0, 2.0], [28.0, 31.0, 34.0, 37.0]
+    v, lo, hi = metrics.bd_rate((rates, psnr), ([r / 2 for r in rates], psnr))
+    assert v == pytest.approx(-50.0, abs=1e-6)
+    assert (lo, hi) == (28.0, 37.0)
+    # A point that lowers quality as rate grows is dropped rather than breaking PCHIP.
+    assert metrics.monotone([1, 2, 3], [30, 29, 31]) == ([1, 3], [30, 31])
+
+
+def test_pillow_codecs_round_trip():
+    from PIL import Image
+
+    # A smooth synthetic image: no data needed, and any lossy codec keeps it above 25 dB.
+    yy, xx = np.mgrid[0:96, 0:128]
+    img = np.stack([xx * 2, yy * 2, (xx + yy)], axis=-1).astype(np.uint8)
+    for c in codecs.all_codecs():
+        if c.name == "aecodec" or c.unavailable():
+            continue
+        out = c.decode(c.encode(Image.fromarray(img), c.quick_qualities[1]))
+        assert out.shape == img.shape and out.dtype == np.uint8, c.name
+        assert metrics.psnr(img, out) > 25, c.name
+
+
+@pytest.mark.skipif(not KODAK.exists(), reason="../shared/data/kodak not present")
+def test_quick_run(tmp_path):
+    # A subprocess runs the real command line; aecodec without weights must be a skip, not a failure.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "bench", "run", "--quick", "--data", str(KODAK),
+           "--out", str(tmp_path)]
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for f in ("results.json", "results.md", "rd.png", "rd_msssim.png"):
+        assert (tmp_path / f).stat().st_size > 0, f
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert len(res["images"]) == 2 and res["meta"]["threads"] == 1
+    names = {c.name for c in codecs.all_codecs()}
+    assert set(res["codecs"]) | set(res["skipped"]) == names  # each one ran or says why not
+    assert "jpeg420" in res["codecs"]
+    for name, entry in res["codecs"].items():
+        assert len(entry["points"]) == 3, name
+        for p_ in entry["points"]:
+            for m in p_["images"].values():
+                assert m["bytes"] > 0 and m["encode_s"] > 0 and 5 < m["psnr"] <= 100
+                assert 0 < m["ms_ssim"] <= 1
+    md = (tmp_path / "results.md").read_text()
+    assert "BD-rate vs JPEG 4:2:0" in md and "## Speed" in md
+    if "aecodec" in res["skipped"]:
+        assert "aecodec" in md  # the note is shown, not silently dropped
