@@ -24,6 +24,12 @@ def _default_codec() -> Codec:
     return Codec()
 
 
+def register_pillow() -> None:
+    """Teach Pillow to open and save .aec files (Image.open, img.save("x.aec", quality=...))."""
+    from .pillow_plugin import register
+    register()
+
+
 def compress(image, quality: float = DEFAULT_QUALITY) -> bytes:
     """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes."""
     return _default_codec().compress(image, quality=quality)
@@ -35,7 +41,7 @@ def decompress(data):
 
 
 __all__ = [
-    "compress", "decompress", "Codec", "Header", "read_header", "DEFAULT_QUALITY", "__version__",
+    "compress", "decompress", "Codec", "register_pillow", "Header", "read_header", "DEFAULT_QUALITY", "__version__",
     "AecError", "FormatError", "NotAecFileError", "UnsupportedVersionError", "TruncatedFileError",
     "CorruptChunkError", "UnknownModelError", "DecodeError", "LimitError", "InputError",
 ]

@@ -1,0 +1,67 @@
+"""Pillow support for .aec files, enabled by `aecodec.register_pillow()`.
+
+After registration, `Image.open("x.aec")` reads only the header (size and mode, no decoding),
+`.load()` decodes through aecodec, and `img.save("x.aec", quality=...)` encodes. Registration
+is explicit (the pillow-heif convention): importing aecodec alone changes nothing in Pillow.
+"""
+from __future__ import annotations
+
+from PIL import Image, ImageFile
+
+from . import container
+from .errors import AecError
+
+FORMAT = "AEC"
+MIME = "image/x-aec"
+_HEADER_BYTES = 111  # always covers signature + version + a 1.x HEAD chunk (docs/FORMAT.md)
+
+
+def _accept(prefix: bytes) -> bool:
+    return container.looks_like_aec(prefix)
+
+
+class AecImageFile(ImageFile.ImageFile):
+    format = FORMAT
+    format_description = "aecodec learned image"
+
+    def _open(self) -> None:
+        try:
+            header, version = container.read_header(self.fp.read(_HEADER_BYTES), max_pixels=None,
+                                                    max_dimension=None)
+        except AecError as exc:
+            raise SyntaxError(f"not a valid .aec file: {exc}") from None
+        self._size = (header.width, header.height)
+        self._mode = header.mode
+        self.info.update(quality=header.quality, model_id=header.model_id,
+                         aec_version="%d.%d" % version)
+        self.tile = [ImageFile._Tile("aec", (0, 0, header.width, header.height), 0, None)]
+
+
+class AecDecoder(ImageFile.PyDecoder):
+    _pulls_fd = True
+
+    def decode(self, buffer):
+        from . import _default_codec
+        assert self.fd is not None
+        self.fd.seek(0)
+        try:
+            image = _default_codec().decompress(self.fd.read())
+        except AecError as exc:
+            raise OSError(f"cannot decode .aec file: {exc}") from exc
+        self.set_as_raw(image.tobytes())
+        return -1, 0
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    from . import _default_codec
+    from .codec import DEFAULT_QUALITY
+    quality = im.encoderinfo.get("quality", DEFAULT_QUALITY)
+    fp.write(_default_codec().compress(im, quality=quality))
+
+
+def register() -> None:
+    Image.register_open(FORMAT, AecImageFile, _accept)
+    Image.register_decoder("aec", AecDecoder)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, ".aec")
+    Image.register_mime(FORMAT, MIME)
