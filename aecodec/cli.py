@@ -9,11 +9,9 @@ See docs/ROBUSTNESS.md.
 """
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -21,9 +19,7 @@ import click
 from . import container
 from .codec import DEFAULT_QUALITY
 from .errors import AecError
-
-PART_SUFFIX = ".part"
-
+from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
 def _fail(message: str, code: int = 1):
     click.echo(f"aecodec: error: {message}", err=True)
@@ -40,74 +36,6 @@ class _Signalled(BaseException):
 
 def _raise_signalled(signum, frame):
     raise _Signalled(signum)
-
-
-def check_output(path: Path, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Refuse an output that is an input, a directory, or exists (unless forced)."""
-    path = Path(path)
-    for src in inputs:
-        if path.exists() and src.exists() and os.path.samefile(path, src):
-            raise click.ClickException(f"refusing to overwrite the input file {src}")
-    if path.is_dir():
-        raise click.ClickException(f"{path} is a directory")
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists (use --force to overwrite)")
-    if not path.parent.is_dir():
-        raise click.ClickException(f"{path.parent}: no such directory")
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync(path, directory: bool = False) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY if directory else os.O_RDWR)
-    except OSError:
-        if directory:
-            return  # not every platform opens folders; the data itself was synced
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not directory:
-            raise
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, write, force: bool, inputs: tuple[Path, ...] = ()) -> None:
-    """Call write(tmp_path), then move the finished file to `path`; refuse to clobber unless
-    forced, and never overwrite an input. The temporary file `.NAME.*.part` sits next to `path`
-    (same filesystem, so the final rename is atomic) and is removed on any failure, Ctrl-C or
-    SIGTERM. Without `force`, the file is linked into place, which fails if `path` appeared
-    in the meantime (no race with another writer)."""
-    path = Path(path)
-    check_output(path, force, inputs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        _fsync(tmp)  # the data is on disk before the name points at it
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # atomic "create if absent"
-            except FileExistsError:
-                raise click.ClickException(f"{path} exists (use --force to overwrite)") from None
-            except OSError as exc:  # no hard links here (FAT, some network filesystems)
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
-                                     errno.EMLINK, errno.ENOSYS):
-                    raise
-                check_output(path, force, inputs)
-                os.replace(tmp, path)
-        _fsync(path.parent, directory=True)
-    finally:
-        Path(tmp).unlink(missing_ok=True)  # after a link, or a failure; after a replace: gone
 
 
 def _limits(max_pixels: int | None, max_dimension: int | None, no_limits: bool) -> dict:
@@ -161,6 +89,60 @@ def _limit_options(fn):
     return fn
 
 
+def _batch_options(fn):
+    fn = click.option("-j", "--jobs", type=click.IntRange(1), default=None,
+                      help="Parallel worker processes in batch mode (default: all cores).")(fn)
+    fn = click.option("-o", "--output-dir", type=click.Path(path_type=Path, file_okay=False),
+                      default=None, help="Batch mode: every PATH is a source; outputs go here.")(fn)
+    return fn
+
+
+def _single(paths: tuple[Path, ...]) -> tuple[Path, Path]:
+    if len(paths) != 2:
+        raise click.UsageError("give SRC DST for one file, or sources with -o/--output-dir DIR")
+    return paths[0], paths[1]
+
+
+def _batch(kind: str, paths, output_dir: Path, jobs: int | None, force: bool, option, limits: dict,
+           suffix: str = ".aec") -> None:
+    """Run a batch; plain lines when not on a terminal, a progress bar when on one."""
+    def job():
+        import time
+
+        from . import batch
+        exts = batch.IMAGE_EXTENSIONS if kind == "compress" else batch.AEC_EXTENSIONS
+        sources = batch.expand_sources(paths, exts)
+        if not sources:
+            raise click.ClickException("no input files found")
+        output_dir.mkdir(parents=True, exist_ok=True)
+        pairs = batch.plan(sources, output_dir, suffix)
+        workers = min(jobs or os.cpu_count() or 1, len(pairs))
+        bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+            bar = tqdm(total=len(pairs), unit="file", file=sys.stderr)
+
+        def report(r) -> None:
+            line = f"{r.status}: {r.src} -> {r.dst}" + (f" ({r.message})" if r.message else "")
+            if bar is None:
+                click.echo(line)
+            else:
+                bar.update(1)
+                if r.status != "ok":
+                    bar.write(line, file=sys.stderr)
+        t0 = time.perf_counter()
+        try:
+            results = batch.run(kind, pairs, force=force, option=option, limits=limits,
+                                workers=workers, on_result=report)
+        finally:
+            if bar is not None:
+                bar.close()
+        click.echo(batch.summary(results, time.perf_counter() - t0))
+        if any(r.status == "failed" for r in results):
+            sys.exit(1)
+    _run(job)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aecodec")
 def main():
@@ -168,18 +150,27 @@ def main():
 
 
 @main.command()
-@click.argument("src", type=click.Path(path_type=Path))
-@click.argument("dst", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_batch_options
 @click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
               show_default=True, help="0 (smallest) .. 100 (best); continuous.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
-def compress(src: Path, dst: Path, quality: float, force: bool, max_pixels: int | None,
-             max_dimension: int | None, no_limits: bool):
-    """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec)."""
+def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, quality: float,
+             force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+    """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
+
+    \b
+    aecodec compress SRC DST            one file
+    aecodec compress A B DIR/ 'x/*.jpg' -o OUT    many files, folders or globs into OUT/
+    """
+    limits = _limits(max_pixels, max_dimension, no_limits)
+    if output_dir is not None:
+        return _batch("compress", paths, output_dir, jobs, force, quality, limits)
+    src, dst = _single(paths)
+
     def job():
         check_output(dst, force, (src,))  # before the work, and again when writing
-        limits = _limits(max_pixels, max_dimension, no_limits)
         from PIL import Image
 
         from .codec import Codec
@@ -200,18 +191,32 @@ def compress(src: Path, dst: Path, quality: float, force: bool, max_pixels: int 
 
 
 @main.command()
-@click.argument("src", type=click.Path(path_type=Path))
-@click.argument("dst", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_batch_options
+@click.option("--format", "out_format", default="png", show_default=True,
+              help="Image format of the outputs in batch mode (an extension: png, jpg, ...).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
-def decompress(src: Path, dst: Path, force: bool, max_pixels: int | None,
-               max_dimension: int | None, no_limits: bool):
-    """Decompress SRC (.aec) into image DST; the format follows DST's extension (default PNG)."""
+def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, out_format: str,
+               force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+    """Decompress SRC (.aec) into image DST; the format follows DST's extension (default PNG).
+
+    \b
+    aecodec decompress SRC DST                      one file
+    aecodec decompress A.aec DIR/ 'x/*.aec' -o OUT   many files into OUT/ (--format png)
+    """
+    limits = _limits(max_pixels, max_dimension, no_limits)
+    if output_dir is not None:
+        suffix = "." + out_format.lower().lstrip(".")
+        return _batch("decompress", paths, output_dir, jobs, force, _format_for(Path("x" + suffix)),
+                      limits, suffix)
+    src, dst = _single(paths)
+
     def job():
         check_output(dst, force, (src,))
         fmt = _format_for(dst) if dst.suffix else "PNG"
         from .codec import Codec
-        image = Codec(**_limits(max_pixels, max_dimension, no_limits)).decompress(src)
+        image = Codec(**limits).decompress(src)
         write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
         click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}")
     _run(job)

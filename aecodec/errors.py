@@ -52,6 +52,10 @@ class LimitError(AecError):
     """
 
 
+class OutputError(AecError):
+    """An output cannot be written safely: it exists (without force), is the input, or is a folder."""
+
+
 class InputError(AecError):
     """Bad encoder input: unsupported mode, zero-size image, unreadable file, invalid header."""
 
@@ -67,4 +71,5 @@ __all__ = [
     "DecodeError",
     "LimitError",
     "InputError",
+    "OutputError",
 ]

@@ -23,6 +23,7 @@ import aecodec
 from aecodec import codec as codec_mod
 from aecodec import container, entropy
 from aecodec.cli import PART_SUFFIX, main, write_atomic
+from aecodec.errors import OutputError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -350,8 +351,7 @@ def test_write_atomic_failure_and_race(tmp_path):
     def racing(tmp):  # another writer creates the output while we write ours
         Path(tmp).write_bytes(b"ours")
         dst.write_bytes(b"theirs")
-    import click
-    with pytest.raises(click.ClickException, match="exists"):
+    with pytest.raises(OutputError, match="exists"):
         write_atomic(dst, racing, force=False)
     assert dst.read_bytes() == b"theirs" and list(tmp_path.iterdir()) == [dst]
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(b"ours"), force=True)
