@@ -64,10 +64,10 @@ def _init_worker(limits: dict, threads: int) -> None:
     _codec = Codec(**limits)
 
 
-def _compress_one(src: Path, dst: Path, force: bool, quality: float) -> Result:
+def _compress_one(src: Path, dst: Path, force: bool, targets: dict) -> Result:
     t0 = time.perf_counter()
     image = _codec.open_image(src)
-    data = _codec.compress(image, quality=quality)
+    data = _codec.compress(image, **targets)
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
     return Result(src, dst, "ok", "", src.stat().st_size, len(data), image.width * image.height,
                   time.perf_counter() - t0)

@@ -89,6 +89,20 @@ def _limit_options(fn):
     return fn
 
 
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
+
+
+def _parse_size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    import re
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).upper() if m else None
+    if m is None or unit not in _SIZE_UNITS or float(m.group(1)) * _SIZE_UNITS[unit] < 1:
+        raise click.BadParameter(f"{text!r} is not a size like 20000, 20KB, 1.5MB or 64KiB")
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
 def _batch_options(fn):
     fn = click.option("-j", "--jobs", type=click.IntRange(1), default=None,
                       help="Parallel worker processes in batch mode (default: all cores).")(fn)
@@ -154,10 +168,15 @@ def main():
 @_batch_options
 @click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
               show_default=True, help="0 (smallest) .. 100 (best); continuous.")
+@click.option("--bpp", type=click.FloatRange(0, min_open=True), default=None,
+              help="Target bits per pixel of the whole file (chooses the quality).")
+@click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
+              help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the quality).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
 def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, quality: float,
-             force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+             bpp: float | None, size: int | None, force: bool, max_pixels: int | None,
+             max_dimension: int | None, no_limits: bool):
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
 
     \b
@@ -165,8 +184,11 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
     aecodec compress A B DIR/ 'x/*.jpg' -o OUT    many files, folders or globs into OUT/
     """
     limits = _limits(max_pixels, max_dimension, no_limits)
+    if bpp is not None and size is not None:
+        raise click.UsageError("give at most one of --bpp and --size")
+    targets = {"quality": quality, "bpp": bpp, "size": size}
     if output_dir is not None:
-        return _batch("compress", paths, output_dir, jobs, force, quality, limits)
+        return _batch("compress", paths, output_dir, jobs, force, targets, limits)
     src, dst = _single(paths)
 
     def job():
@@ -182,10 +204,11 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
             image = codec.open_image(src)
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_limit
-        data = codec.compress(image, quality=quality)
+        data = codec.compress(image, **targets)
+        quality_used = container.read_header(data)[0].quality
         write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
         pixels = image.width * image.height
-        click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}, quality {quality:g}, "
+        click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}, quality {quality_used:g}, "
                    f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
     _run(job)
 

@@ -116,6 +116,15 @@ def _decode_stream(chunk: str, data: bytes, rows: np.ndarray, tables: entropy.Ta
         raise DecodeError(f"{chunk} stream is corrupt (the range decoder failed: {exc})") from None
 
 
+@dataclass
+class _Prepared:
+    mode: str
+    width: int
+    height: int
+    features: torch.Tensor  # g_a output before the gain
+    alpha_chunk: bytes | None
+
+
 class Codec:
     """Loads weights once; reuse one instance for many images."""
 
@@ -127,29 +136,71 @@ class Codec:
 
     # -- encoding ------------------------------------------------------------------------------
     @torch.no_grad()
-    def compress(self, image, quality: float = DEFAULT_QUALITY) -> bytes:
-        """Encode a PIL image, numpy uint8 array or path into the bytes of a .aec file."""
-        lm = self.model
-        level = quality_to_level(quality, lm.config.levels)
+    def compress(self, image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
+                 size: int | None = None) -> bytes:
+        """Encode a PIL image, numpy uint8 array or path into the bytes of a .aec file.
+
+        With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is chosen
+        by bisection instead (file size grows monotonically with quality): `size` gives the
+        largest file that fits, `bpp` the file closest to the target. `quality` is then ignored.
+        """
+        prepared = self._prepare(image)
+        if size is None and bpp is None:
+            return self._encode(prepared, quality)
+        if size is not None and bpp is not None:
+            raise InputError("give at most one of size and bpp")
+        target = size if size is not None else bpp * prepared.width * prepared.height / 8
+        if not target > 0:
+            raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
+        return self._fit(prepared, float(target), closest=bpp is not None)
+
+    def _prepare(self, image) -> "_Prepared":
+        """Everything that does not depend on quality: planes, padding and g_a, done once."""
         img = self.open_image(image)
         container.check_size(img.width, img.height, self.max_pixels, self.max_dimension)
         mode, rgb, alpha = split_planes(img)
         h, w = rgb.shape[:2]
-        header = Header(width=w, height=h, mode=mode, quality=round(float(quality) * 100) / 100,
-                        model_id=lm.model_id, weights_hash=lm.hash8, coder=entropy.CODER_ID)
         x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
         pw, ph = _padded(w, h)
         x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        alpha_chunk = None if alpha is None else container.pack_alpha(alpha.tobytes(), w, h)
+        return _Prepared(mode, w, h, self.model.net.g_a(x), alpha_chunk)
+
+    def _encode(self, p: "_Prepared", quality: float) -> bytes:
+        lm = self.model
+        level = quality_to_level(quality, lm.config.levels)
+        header = Header(width=p.width, height=p.height, mode=p.mode,
+                        quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
+                        weights_hash=lm.hash8, coder=entropy.CODER_ID)
         gain, _ = lm.net.gains(torch.tensor([level]))
-        y = lm.net.g_a(x) * gain
+        y = p.features * gain
         z = lm.net.h_a(y)[0].numpy()
         z_sym = np.clip(np.rint(z), entropy.VALUE_MIN, entropy.VALUE_MAX).astype(np.int64)
         mean, rows = _hyper_decode(lm, z_sym)
         y_sym = np.rint(y[0].double().numpy() - mean / 2**ACT_BITS).astype(np.int64)
         z_bytes = entropy.encode(z_sym, _z_rows(lm, z_sym.shape), lm.z_tables)
         y_bytes = entropy.encode(y_sym, rows, lm.y_tables)
-        alpha_chunk = None if alpha is None else container.pack_alpha(alpha.tobytes(), w, h)
-        return container.encode_file(header, z_bytes, y_bytes, alpha_chunk)
+        return container.encode_file(header, z_bytes, y_bytes, p.alpha_chunk)
+
+    def _fit(self, p: "_Prepared", target: float, closest: bool) -> bytes:
+        """Bisection over quality in hundredths (the header's resolution)."""
+        lo, hi = 0, 10000
+        lo_data = self._encode(p, 0.0)
+        if len(lo_data) >= target:
+            return lo_data  # nothing smaller exists
+        hi_data = self._encode(p, 100.0)
+        if len(hi_data) <= target:
+            return hi_data
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            data = self._encode(p, mid / 100)
+            if len(data) <= target:
+                lo, lo_data = mid, data
+            else:
+                hi, hi_data = mid, data
+        if closest and len(hi_data) - target < target - len(lo_data):
+            return hi_data
+        return lo_data
 
     # -- decoding ------------------------------------------------------------------------------
     def open_image(self, image) -> Image.Image:
