@@ -55,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/hp", help="run folder (checkpoint, log)")
     p.add_argument("--minutes", type=float, default=60.0, help="time budget of the whole schedule")
     p.add_argument("--resume", default=None, help="a .ckpt to continue or a weights folder to fine-tune")
+    p.add_argument("--new-schedule", action="store_true",
+                   help="with a .ckpt: keep weights, Adam moments and step count but start a new "
+                        "time budget (warm-up and cosine) instead of continuing the old one")
     p.add_argument("--n", type=int, default=128)
     p.add_argument("--m", type=int, default=192)
     p.add_argument("--batch", type=int, default=16)
@@ -96,7 +99,8 @@ def main(argv=None) -> Path:
     if opt_state:
         opt.load_state_dict(opt_state)
     step = state.get("step", 0)
-    spent = state.get("seconds", 0.0)  # training seconds already spent in this schedule
+    # training seconds already spent in this schedule; a new schedule starts from zero
+    spent = 0.0 if args.new_schedule else state.get("seconds", 0.0)
     budget = args.minutes * 60
     images = load_folder(args.data, min_side=min(args.crop, 64), limit=args.limit_images)
     sampler = CropSampler(images, seed=args.seed + step)
