@@ -35,9 +35,10 @@ def compress(image, quality: float = DEFAULT_QUALITY) -> bytes:
     return _default_codec().compress(image, quality=quality)
 
 
-def decompress(data):
-    """Decode .aec bytes (or a path to a .aec file) into a PIL image."""
-    return _default_codec().decompress(data)
+def decompress(data, *, region=None):
+    """Decode .aec bytes (or a path to a .aec file) into a PIL image; `region=(x, y, w, h)`
+    decodes only that rectangle."""
+    return _default_codec().decompress(data, region=region)
 
 
 __all__ = [

@@ -89,6 +89,25 @@ def _limit_options(fn):
     return fn
 
 
+def _device_option(fn):
+    return click.option("--device", default="cpu", show_default=True,
+                        help="Where the transforms run: auto (CUDA when present), cpu, cuda or "
+                             "cuda:N. Files decode to the same symbols whichever device made "
+                             "them.")(fn)
+
+
+def _parse_crop(ctx, param, text: str | None):
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0 or min(values) < 0:
+        raise click.BadParameter(f"{text!r} is not x,y,width,height (e.g. 100,50,640,480)")
+    return values
+
+
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
 
 
@@ -172,18 +191,25 @@ def main():
               help="Target bits per pixel of the whole file (chooses the quality).")
 @click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
               help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the quality).")
+@click.option("--tile-size", type=click.IntRange(0, 65472), default=1024, show_default=True,
+              help="Code images larger than this in independent tiles of this side (a "
+                   "multiple of 64); 0 never tiles. Tiles bound memory and speed up --crop.")
+@_device_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
 def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, quality: float,
-             bpp: float | None, size: int | None, force: bool, max_pixels: int | None,
-             max_dimension: int | None, no_limits: bool):
+             bpp: float | None, size: int | None, tile_size: int, device: str, force: bool,
+             max_pixels: int | None, max_dimension: int | None, no_limits: bool):
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
 
     \b
     aecodec compress SRC DST            one file
     aecodec compress A B DIR/ 'x/*.jpg' -o OUT    many files, folders or globs into OUT/
     """
-    limits = _limits(max_pixels, max_dimension, no_limits)
+    if tile_size % 64:
+        raise click.BadParameter(f"{tile_size} is not a multiple of 64", param_hint="--tile-size")
+    limits = {**_limits(max_pixels, max_dimension, no_limits), "tile_size": tile_size,
+              "device": device}
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
     targets = {"quality": quality, "bpp": bpp, "size": size}
@@ -218,18 +244,25 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
 @_batch_options
 @click.option("--format", "out_format", default="png", show_default=True,
               help="Image format of the outputs in batch mode (an extension: png, jpg, ...).")
+@click.option("--crop", callback=_parse_crop, default=None, metavar="X,Y,W,H",
+              help="Decode only this rectangle (pixels); only the tiles it needs are decoded.")
+@_device_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
 def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, out_format: str,
-               force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+               crop: tuple[int, int, int, int] | None, device: str, force: bool,
+               max_pixels: int | None, max_dimension: int | None, no_limits: bool):
     """Decompress SRC (.aec) into image DST; the format follows DST's extension (default PNG).
 
     \b
     aecodec decompress SRC DST                      one file
+    aecodec decompress SRC DST --crop X,Y,W,H       one region of it
     aecodec decompress A.aec DIR/ 'x/*.aec' -o OUT   many files into OUT/ (--format png)
     """
-    limits = _limits(max_pixels, max_dimension, no_limits)
+    limits = {**_limits(max_pixels, max_dimension, no_limits), "device": device}
     if output_dir is not None:
+        if crop is not None:
+            raise click.UsageError("--crop decodes one file: give SRC DST, not -o/--output-dir")
         suffix = "." + out_format.lower().lstrip(".")
         return _batch("decompress", paths, output_dir, jobs, force, _format_for(Path("x" + suffix)),
                       limits, suffix)
@@ -239,7 +272,7 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
         check_output(dst, force, (src,))
         fmt = _format_for(dst) if dst.suffix else "PNG"
         from .codec import Codec
-        image = Codec(**limits).decompress(src)
+        image = Codec(**limits).decompress(src, region=crop)
         write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
         click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}")
     _run(job)
@@ -266,7 +299,9 @@ def info(src: Path):
         rows = [("file", str(src)), ("format version", "%d.%d" % f.version),
                 ("size", f"{h.width}x{h.height}"), ("mode", h.mode), ("quality", f"{h.quality:g}"),
                 ("model", f"{h.model_id} (weights {h.weights_hash.hex()})"),
-                ("coder", container.CODERS.get(h.coder, str(h.coder)))]
+                ("coder", container.CODERS.get(h.coder, str(h.coder))),
+                ("tiles", f"{len(f.tiles)} of {h.tile_width}x{h.tile_height}" if h.tile_width
+                 else "1 (untiled)")]
         rows += [(f"chunk {name}", f"{size} bytes") for name, size in f.chunk_sizes.items()]
         rows += [("total", f"{len(data)} bytes"),
                  ("bpp", f"{8 * len(data) / (h.width * h.height):.4f}")]

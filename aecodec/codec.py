@@ -7,10 +7,11 @@ Decoder:  [z stream] -> z_hat -> exact h_s -> [y stream] -> y_hat = symbols + me
 
 Everything between the streams and the symbols is integer or exact (aecodec.exact), so the
 symbols decode identically everywhere; only g_s, after them, is ordinary float arithmetic.
+Large images are coded in independent tiles and transformed window by window (aecodec.tiling).
 """
 from __future__ import annotations
 
-import math
+import copy
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,17 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from . import container, entropy, weights
+from . import container, entropy, tiling, weights
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
-from .errors import AecError, DecodeError, FormatError, InputError, LimitError, TruncatedFileError
+from .errors import AecError, FormatError, InputError, LimitError, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, split_planes
+from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
+                      min_stream_bytes, z_rows)
+from .tiling import LATENT, Box
 
 DEFAULT_QUALITY = 50.0
-STRIDE = 64  # total downsampling of z; images are padded to a multiple of it
+STRIDE = tiling.ALIGN  # total downsampling of z; images are padded to a multiple of it
 
 
 def quality_to_level(quality: float, levels: int) -> float:
@@ -45,7 +48,7 @@ def quality_to_level(quality: float, levels: int) -> float:
 
 @dataclass
 class Symbols:
-    """The integer content of a file: what the entropy coder sees."""
+    """The integer content of one tile: what the entropy coder sees."""
 
     z: np.ndarray  # (N, h/64, w/64)
     y: np.ndarray  # (M, h/16, w/16)
@@ -53,8 +56,31 @@ class Symbols:
     y_rows: np.ndarray  # scale index of each y symbol
 
 
-def _padded(width: int, height: int) -> tuple[int, int]:
-    return -(-width // STRIDE) * STRIDE, -(-height // STRIDE) * STRIDE
+def resolve_device(device) -> torch.device:
+    """'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N' or a torch.device."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(f"unknown device {device!r}: use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device cuda was asked for, but torch finds no CUDA GPU here "
+                         "(use --device auto to fall back to the CPU)")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"unsupported device {device!r}: use auto, cpu or cuda")
+    return dev
+
+
+def parse_region(region, width: int, height: int) -> Box:
+    """A region (x, y, w, h) in image pixels as a Box, checked against the image size."""
+    try:
+        x, y, w, h = (int(v) for v in region)
+    except (TypeError, ValueError):
+        raise InputError(f"a region is four integers x, y, width, height; got {region!r}") from None
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(f"region x={x} y={y} w={w} h={h} is not inside the {width}x{height} image")
+    return Box(x, y, x + w, y + h)
 
 
 def _hyper_decode(lm: weights.LoadedModel, z: np.ndarray):
@@ -62,58 +88,13 @@ def _hyper_decode(lm: weights.LoadedModel, z: np.ndarray):
     return mean, scale_indexes(log_scale, lm.thresholds)
 
 
-def _z_rows(lm: weights.LoadedModel, shape) -> np.ndarray:
-    return np.broadcast_to(np.arange(shape[0])[:, None, None], shape).ravel()
-
-
-# --------------------------------------------------------------------------- stream size bounds
-# A stream's length is checked against the symbol count the header implies before anything is
-# decoded (docs/ROBUSTNESS.md derives both bounds). Upper: a table symbol costs at most 16.006
-# bits (smallest frequency 1/2**16, rescaled by constriction to 24-bit precision where it stays
-# >= 255/2**24), an escape adds 16 bits (uniform over 2**16 values), the range coder's
-# truncation at most -log2(1 - 2**-8) = 0.0057 bits per coded value, and the flush 2 words:
-# at most 32 + 1/16 bits per symbol plus 3 words. Lower: the coder emits a 32-bit word each time
-# its 64-bit range has shrunk by 2**32, so a stream carries at least I/32 - 1 words, where I is
-# the information of its symbols, at least -log2(largest probability of the row) each.
-
-
-def max_stream_bytes(n_symbols: int) -> int:
-    """The longest stream the encoder can produce for `n_symbols` symbols."""
-    return 4 * (n_symbols + n_symbols // 512 + 3)
-
-
-def min_bits_per_row(tables: entropy.TableSet) -> np.ndarray:
-    """The fewest bits any symbol coded with each row can cost (its most probable entry)."""
-    fmax = np.maximum.reduceat(tables.freqs.astype(np.int64), tables._starts[:-1].astype(np.int64))
-    # constriction's rescaling to 24-bit precision can raise a probability by at most 2**-23
-    p = np.minimum(1.0, fmax / 2.0**entropy.FREQ_BITS + 2.0**-23)
-    return -np.log2(p)
-
-
-def min_stream_bytes(bits: float) -> int:
-    """The shortest stream that can carry `bits` bits of information, less a margin of 1/64
-    and one word (against differences in how constriction versions round probabilities)."""
-    return 4 * max(0, math.floor(bits * (1 - 1 / 64) / 32) - 2)
-
-
-def _check_stream(chunk: str, data: bytes, n_symbols: int, min_bits: float, header: Header) -> None:
-    lo, hi = min_stream_bytes(min_bits), max_stream_bytes(n_symbols)
-    if not lo <= len(data) <= hi:
-        raise DecodeError(
-            f"{chunk} stream has {len(data)} bytes, but the {n_symbols} symbols of a "
-            f"{header.width}x{header.height} image need between {lo} and {hi}: the header "
-            "and the stream do not belong together (corrupt or crafted file)")
-
-
-def _decode_stream(chunk: str, data: bytes, rows: np.ndarray, tables: entropy.TableSet) -> np.ndarray:
-    try:
-        return entropy.decode(data, rows, tables)
-    except AecError:
-        raise
-    except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException(BaseException)
-        if type(exc).__name__ != "PanicException":
-            raise
-        raise DecodeError(f"{chunk} stream is corrupt (the range decoder failed: {exc})") from None
+def _window(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """Pixels of `box` from the image padded by edge replication (the padding is computed
+    on the window only, so the padded image never exists as a whole)."""
+    h, w = rgb.shape[:2]
+    rows = np.minimum(np.arange(box.y0, box.y1), h - 1)
+    cols = np.minimum(np.arange(box.x0, box.x1), w - 1)
+    return rgb[rows[:, None], cols[None, :]]
 
 
 @dataclass
@@ -121,18 +102,40 @@ class _Prepared:
     mode: str
     width: int
     height: int
-    features: torch.Tensor  # g_a output before the gain
+    features: torch.Tensor  # g_a output before the gain, (M, ph/16, pw/16), on the CPU
     alpha_chunk: bytes | None
 
 
 class Codec:
-    """Loads weights once; reuse one instance for many images."""
+    """Loads weights once; reuse one instance for many images.
+
+    `tile_size` (pixels, a multiple of 64) splits images larger than it into independently
+    coded tiles, which bounds memory and makes region decoding cheap; None never tiles.
+    `device` runs the transforms g_a, h_a, g_s on 'cpu', 'cuda' or 'auto'; whatever runs
+    them, the entropy coder's numbers come from exact integer arithmetic on the CPU, so any
+    file decodes to the same symbols everywhere.
+    """
 
     def __init__(self, model_id: str | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                 max_dimension: int | None = DEFAULT_MAX_DIMENSION):
+                 max_dimension: int | None = DEFAULT_MAX_DIMENSION,
+                 tile_size: int | None = tiling.DEFAULT_TILE, device="cpu"):
+        if tile_size and (tile_size % tiling.ALIGN or not 0 < tile_size <= 0xFFFF):
+            raise InputError(f"tile_size must be a multiple of {tiling.ALIGN} below 65536, "
+                             f"got {tile_size}")
         self.model = weights.load(model_id)
         self.max_pixels = max_pixels
         self.max_dimension = max_dimension
+        self.tile_size = tile_size or 0
+        self.device = resolve_device(device)
+        self._nets: dict[str, torch.nn.Module] = {}
+
+    def _net(self, lm: weights.LoadedModel) -> torch.nn.Module:
+        """The float transforms on this codec's device (the cached CPU model is shared)."""
+        if self.device.type == "cpu":
+            return lm.net
+        if lm.model_id not in self._nets:
+            self._nets[lm.model_id] = copy.deepcopy(lm.net).to(self.device)
+        return self._nets[lm.model_id]
 
     # -- encoding ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -160,27 +163,52 @@ class Codec:
         container.check_size(img.width, img.height, self.max_pixels, self.max_dimension)
         mode, rgb, alpha = split_planes(img)
         h, w = rgb.shape[:2]
-        x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float().div_(255)
-        pw, ph = _padded(w, h)
-        x = F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+        del img  # the planes are all we need; free Pillow's copy of a large image
         alpha_chunk = None if alpha is None else container.pack_alpha(alpha.tobytes(), w, h)
-        return _Prepared(mode, w, h, self.model.net.g_a(x), alpha_chunk)
+        return _Prepared(mode, w, h, self._analysis(rgb), alpha_chunk)
+
+    def _analysis(self, rgb: np.ndarray) -> torch.Tensor:
+        """g_a window by window; each window's core latents land in one CPU tensor."""
+        h, w = rgb.shape[:2]
+        g_a = self._net(self.model).g_a
+        pw, ph = tiling.padded_size(w, h)
+        features = None
+        for core, outer in tiling.windows(w, h):
+            x = torch.from_numpy(_window(rgb, outer)).permute(2, 0, 1)[None]
+            y = g_a(x.to(self.device).float().div_(255))[0]
+            if features is None:
+                features = torch.empty((y.shape[0], ph // LATENT, pw // LATENT))
+            c, o = core.scaled(LATENT), outer.scaled(LATENT)
+            features[:, c.y0:c.y1, c.x0:c.x1] = y[:, c.y0 - o.y0:c.y1 - o.y0,
+                                                  c.x0 - o.x0:c.x1 - o.x0].cpu()
+        return features
+
+    def _tile_size_for(self, width: int, height: int) -> int:
+        return tiling.default_tile_size(width, height, self.tile_size) if self.tile_size else 0
 
     def _encode(self, p: "_Prepared", quality: float) -> bytes:
         lm = self.model
+        net = self._net(lm)
         level = quality_to_level(quality, lm.config.levels)
+        tile = self._tile_size_for(p.width, p.height)
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
-                        weights_hash=lm.hash8, coder=entropy.CODER_ID)
+                        weights_hash=lm.hash8, coder=entropy.CODER_ID,
+                        tile_width=tile, tile_height=tile)
         gain, _ = lm.net.gains(torch.tensor([level]))
-        y = p.features * gain
-        z = lm.net.h_a(y)[0].numpy()
-        z_sym = np.clip(np.rint(z), entropy.VALUE_MIN, entropy.VALUE_MAX).astype(np.int64)
-        mean, rows = _hyper_decode(lm, z_sym)
-        y_sym = np.rint(y[0].double().numpy() - mean / 2**ACT_BITS).astype(np.int64)
-        z_bytes = entropy.encode(z_sym, _z_rows(lm, z_sym.shape), lm.z_tables)
-        y_bytes = entropy.encode(y_sym, rows, lm.y_tables)
-        return container.encode_file(header, z_bytes, y_bytes, p.alpha_chunk)
+        z_parts, y_parts = [], []
+        for box in tiling.tile_grid(p.width, p.height, tile, tile):
+            b = box.scaled(LATENT)
+            y = p.features[None, :, b.y0:b.y1, b.x0:b.x1] * gain
+            z = net.h_a(y.to(self.device))[0].cpu().numpy()
+            z_sym = np.clip(np.rint(z), entropy.VALUE_MIN, entropy.VALUE_MAX).astype(np.int64)
+            mean, rows = _hyper_decode(lm, z_sym)
+            y_sym = np.rint(y[0].double().numpy() - mean / 2**ACT_BITS).astype(np.int64)
+            z_parts.append(entropy.encode(z_sym, z_rows(z_sym.shape), lm.z_tables))
+            y_parts.append(entropy.encode(y_sym, rows, lm.y_tables))
+        lengths = [(len(z), len(y)) for z, y in zip(z_parts, y_parts)]
+        return container.encode_file(header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk,
+                                     tile_lengths=lengths if tile else None)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool) -> bytes:
         """Bisection over quality in hundredths (the header's resolution)."""
@@ -225,47 +253,103 @@ class Codec:
                 raise  # the whole file is shorter than its header
             return None  # a HEAD longer than the prefix (a future minor version): no cap
         lm = weights.find(header.model_id, header.weights_hash)
-        pw, ph = _padded(header.width, header.height)
-        positions = (pw // STRIDE) * (ph // STRIDE)
-        streams = max_stream_bytes(lm.config.n * positions) + max_stream_bytes(lm.config.m * positions * 16)
+        streams = 0
+        for box in tiling.tile_grid(header.width, header.height, header.tile_width, header.tile_height):
+            positions = (box.width // STRIDE) * (box.height // STRIDE)
+            streams += (max_stream_bytes(lm.config.n * positions)
+                        + max_stream_bytes(lm.config.m * positions * 16) + 8)  # + TIDX entry
         return streams + 2 * header.width * header.height + _SLACK_BYTES
 
-    def decode_symbols(self, data) -> tuple[container.AecFile, weights.LoadedModel, Symbols]:
+    def _check_tiles(self, f: container.AecFile, lm: weights.LoadedModel) -> None:
+        """Every tile's stream lengths against its symbol count, before any decoding work."""
+        hd = f.header
+        z_bits, y_bits = min_bits_per_row(lm.z_tables), min_bits_per_row(lm.y_tables)
+        size = f"a {hd.width}x{hd.height} image"
+        for i, (box, (zs, ys)) in enumerate(zip(f.tiles, f.tile_streams())):
+            positions = (box.width // STRIDE) * (box.height // STRIDE)
+            n_z, n_y = lm.config.n * positions, lm.config.m * positions * 16
+            where = f" of tile {i}" if f.tile_lengths else ""
+            check_stream("ZSTR" + where, zs, n_z, float(z_bits[: lm.config.n].sum()) * positions, size)
+            check_stream("YSTR" + where, ys, n_y, float(y_bits.min()) * n_y, size)
+
+    def _decode_tile(self, f, lm, index: int, box: Box, streams: tuple[bytes, bytes]) -> Symbols:
+        zs, ys = streams
+        where = f" of tile {index}" if f.tile_lengths else ""
+        b = box.scaled(STRIDE)
+        z_shape = (lm.config.n, b.height, b.width)
+        z = decode_stream("ZSTR" + where, zs, z_rows(z_shape), lm.z_tables).reshape(z_shape)
+        mean, rows = _hyper_decode(lm, z)
+        # now that every y symbol's table is known, the lower bound can be exact
+        y_bits = min_bits_per_row(lm.y_tables)
+        counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
+        check_stream("YSTR" + where, ys, rows.size, float(counts @ y_bits),
+                     f"a {f.header.width}x{f.header.height} image")
+        y = decode_stream("YSTR" + where, ys, rows.ravel(), lm.y_tables).reshape(mean.shape)
+        return Symbols(z, y, mean, rows)
+
+    def decode_symbols(self, data) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
+        """The file, its model and the symbols of every tile in raster order (one tile when
+        the file is untiled)."""
+        f = self._parse(data)
+        lm = weights.find(f.header.model_id, f.header.weights_hash)
+        self._check_tiles(f, lm)
+        return f, lm, [self._decode_tile(f, lm, i, box, st)
+                       for i, (box, st) in enumerate(zip(f.tiles, f.tile_streams()))]
+
+    @torch.no_grad()
+    def decompress(self, data, *, region=None) -> Image.Image:
+        """Decode .aec bytes (or a path to a .aec file) into a PIL image of the original mode.
+
+        `region=(x, y, width, height)` decodes only that rectangle: only the tiles it needs are
+        entropy-decoded and only the windows it touches are synthesized, and the result equals
+        the same crop of a full decode exactly.
+        """
         f = self._parse(data)
         hd = f.header
         lm = weights.find(hd.model_id, hd.weights_hash)
-        pw, ph = _padded(hd.width, hd.height)
-        z_shape = (lm.config.n, ph // STRIDE, pw // STRIDE)
-        z_bits, y_bits = min_bits_per_row(lm.z_tables), min_bits_per_row(lm.y_tables)
-        n_z, n_y = math.prod(z_shape), lm.config.m * (ph // 16) * (pw // 16)
-        # Both streams are checked before any decoding work proportional to the declared size.
-        _check_stream("ZSTR", f.z_stream, n_z, float(z_bits[: lm.config.n].sum()) * (n_z // lm.config.n), hd)
-        _check_stream("YSTR", f.y_stream, n_y, float(y_bits.min()) * n_y, hd)
-        z = _decode_stream("ZSTR", f.z_stream, _z_rows(lm, z_shape), lm.z_tables).reshape(z_shape)
-        mean, rows = _hyper_decode(lm, z)
-        # now that every y symbol's table is known, the lower bound can be exact
-        counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
-        _check_stream("YSTR", f.y_stream, n_y, float(counts @ y_bits), hd)
-        y = _decode_stream("YSTR", f.y_stream, rows.ravel(), lm.y_tables).reshape(mean.shape)
-        return f, lm, Symbols(z, y, mean, rows)
-
-    @torch.no_grad()
-    def decompress(self, data) -> Image.Image:
-        """Decode .aec bytes (or a path to a .aec file) into a PIL image of the original mode."""
-        f, lm, s = self.decode_symbols(data)
-        hd = f.header
+        self._check_tiles(f, lm)
+        want = parse_region(region, hd.width, hd.height) if region is not None \
+            else Box(0, 0, hd.width, hd.height)
+        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height) if c.intersection(want)]
+        y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
         level = quality_to_level(hd.quality, lm.config.levels)
         _, inv_gain = lm.net.gains(torch.tensor([level]))
-        y_hat = torch.from_numpy(s.y + s.y_mean / 2**ACT_BITS)[None].float()
-        x_hat = lm.net.g_s(y_hat * inv_gain)[0, :, :hd.height, :hd.width]
-        rgb = x_hat.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        inv_gain = inv_gain.to(self.device)
+        g_s = self._net(lm).g_s
+        rgb = np.empty((want.height, want.width, 3), dtype=np.uint8)
+        for core, outer in wins:
+            lat = outer.scaled(LATENT).shifted(-origin.x0, -origin.y0)
+            window = y_hat[None, :, lat.y0:lat.y1, lat.x0:lat.x1].to(self.device)
+            x_hat = g_s(window * inv_gain)[0]
+            part = core.intersection(want)
+            x_hat = x_hat[:, part.y0 - outer.y0:part.y1 - outer.y0, part.x0 - outer.x0:part.x1 - outer.x0]
+            rgb[part.y0 - want.y0:part.y1 - want.y0, part.x0 - want.x0:part.x1 - want.x0] = \
+                x_hat.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         alpha = None
         if hd.mode in container.ALPHA_MODES:
             if f.alpha is None:
                 raise FormatError(f"{hd.mode} file has no ALPH chunk")
             raw = container.unpack_alpha(f.alpha, hd.width, hd.height)
             alpha = np.frombuffer(raw, dtype=np.uint8).reshape(hd.height, hd.width)
+            alpha = alpha[want.y0:want.y1, want.x0:want.x1]
         return merge_planes(hd.mode, rgb, alpha)
+
+    def _latents(self, f, lm, boxes: list[Box]) -> tuple[torch.Tensor, Box]:
+        """y_hat over the bounding box of `boxes` (latent units), decoding only the tiles that
+        overlap it; returns the tensor and the box it covers."""
+        bound = Box(min(b.x0 for b in boxes), min(b.y0 for b in boxes),
+                    max(b.x1 for b in boxes), max(b.y1 for b in boxes))
+        y_hat = torch.zeros((lm.config.m, bound.height, bound.width))
+        for i, (box, streams) in enumerate(zip(f.tiles, f.tile_streams())):
+            tile = box.scaled(LATENT)
+            part = tile.intersection(bound)
+            if part is None:
+                continue
+            s = self._decode_tile(f, lm, i, box, streams)
+            values = torch.from_numpy(s.y + s.y_mean / 2**ACT_BITS).float()
+            y_hat[:, part.y0 - bound.y0:part.y1 - bound.y0, part.x0 - bound.x0:part.x1 - bound.x0] = \
+                values[:, part.y0 - tile.y0:part.y1 - tile.y0, part.x0 - tile.x0:part.x1 - tile.x0]
+        return y_hat, bound
 
 
 _PREFIX_BYTES = 4096  # read first, to reject a non-.aec file (or /dev/zero) at once

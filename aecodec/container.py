@@ -12,6 +12,7 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+from . import tiling
 from .errors import (
     CorruptChunkError,
     FormatError,
@@ -25,7 +26,7 @@ from .errors import (
 # PNG-style: the high-bit first byte catches 7-bit stripping, CR LF catches newline conversion,
 # ^Z stops `type` on DOS, the final LF catches LF -> CR LF conversion.
 SIGNATURE = b"\x8bAEC\r\n\x1a\n"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (1, 1)  # the newest this module reads and writes; see write_version()
 MODES = ("L", "RGB", "RGBA", "LA")
 ALPHA_MODES = ("RGBA", "LA")
 CODERS = {1: "constriction range coder, categorical tables v1"}
@@ -41,7 +42,8 @@ _CHUNK_HEAD = struct.Struct("<4sI")  # type, payload length
 _CRC = struct.Struct("<I")
 # width, height, mode, quality (hundredths), coder, tile w, tile h, weights hash, model id length
 _HEAD_FIXED = struct.Struct("<IIBHBHH8sB")
-_KNOWN_CHUNKS = (b"HEAD", b"ZSTR", b"YSTR", b"ALPH", b"AEND")
+_KNOWN_CHUNKS = (b"HEAD", b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"AEND")
+_TILE_ENTRY = struct.Struct("<II")  # one tile's z and y stream lengths
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,22 @@ class AecFile:
     alpha: bytes | None  # raw ALPH payload, still zlib-compressed; see unpack_alpha
     version: tuple[int, int]
     chunk_sizes: dict[str, int] = field(default_factory=dict)  # payload bytes per chunk type
+    tile_lengths: tuple[tuple[int, int], ...] = ()  # (z, y) stream bytes per tile, from TIDX
+
+    @property
+    def tiles(self) -> list[tiling.Box]:
+        h = self.header
+        return tiling.tile_grid(h.width, h.height, h.tile_width, h.tile_height)
+
+    def tile_streams(self) -> list[tuple[bytes, bytes]]:
+        """(z stream, y stream) of each tile in raster order; an untiled file is one tile."""
+        if not self.tile_lengths:
+            return [(self.z_stream, self.y_stream)]
+        out, zpos, ypos = [], 0, 0
+        for zlen, ylen in self.tile_lengths:
+            out.append((self.z_stream[zpos: zpos + zlen], self.y_stream[ypos: ypos + ylen]))
+            zpos, ypos = zpos + zlen, ypos + ylen
+        return out
 
 
 def looks_like_aec(prefix: bytes) -> bool:
@@ -93,6 +111,8 @@ def _header_problem(h: Header) -> str | None:
         return "tile sizes must fit in 16 bits"
     if (h.tile_width == 0) != (h.tile_height == 0):
         return "tile width and height must both be 0 (untiled) or both non-zero"
+    if h.tile_width % tiling.ALIGN or h.tile_height % tiling.ALIGN:
+        return f"tile sizes must be multiples of {tiling.ALIGN}, got {h.tile_width}x{h.tile_height}"
     if not (isinstance(h.weights_hash, bytes) and len(h.weights_hash) == WEIGHTS_HASH_LENGTH):
         return f"weights hash must be {WEIGHTS_HASH_LENGTH} bytes"
     mid = h.model_id
@@ -142,24 +162,66 @@ def _pack_head(h: Header) -> bytes:
     return fixed + mid
 
 
-def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes | None = None) -> bytes:
+def write_version(header: Header) -> tuple[int, int]:
+    """The oldest version that can hold the file: 1.0 unless it is tiled (TIDX came in 1.1),
+    so untiled files stay readable by every 1.x reader."""
+    return (1, 1) if header.tile_width else (1, 0)
+
+
+def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes | None = None,
+                tile_lengths=None) -> bytes:
     """Serialise a complete .aec file. `alpha` is an ALPH payload from pack_alpha, required
-    exactly when the mode has an alpha channel. Invalid input raises InputError."""
+    exactly when the mode has an alpha channel. A tiled header needs `tile_lengths`, the
+    (z, y) byte lengths of each tile's streams in raster order, which the streams concatenate.
+    Invalid input raises InputError."""
     problem = _header_problem(header)
     if problem:
         raise InputError(problem)
+    tidx = _pack_tile_index(header, len(z_stream), len(y_stream), tile_lengths)
     if (alpha is not None) != (header.mode in ALPHA_MODES):
         raise InputError(f"mode {header.mode} {'needs' if alpha is None else 'takes no'} alpha plane")
     try:
         head = _pack_head(header)
     except (struct.error, TypeError) as e:  # e.g. a float tile size: the caller's mistake
         raise InputError(f"invalid header field: {e}") from None
-    parts = [SIGNATURE, bytes(FORMAT_VERSION), _chunk(b"HEAD", head),
-             _chunk(b"ZSTR", bytes(z_stream)), _chunk(b"YSTR", bytes(y_stream))]
+    parts = [SIGNATURE, bytes(write_version(header)), _chunk(b"HEAD", head)]
+    if tidx is not None:
+        parts.append(_chunk(b"TIDX", tidx))
+    parts += [_chunk(b"ZSTR", bytes(z_stream)), _chunk(b"YSTR", bytes(y_stream))]
     if alpha is not None:
         parts.append(_chunk(b"ALPH", bytes(alpha)))
     parts.append(_chunk(b"AEND", b""))
     return b"".join(parts)
+
+
+def _pack_tile_index(header: Header, z_total: int, y_total: int, tile_lengths) -> bytes | None:
+    if not header.tile_width:
+        if tile_lengths is not None and len(tile_lengths) != 1:
+            raise InputError("an untiled header takes no tile lengths")
+        return None
+    n = tiling.tile_count(header.width, header.height, header.tile_width, header.tile_height)
+    if tile_lengths is None or len(tile_lengths) != n:
+        raise InputError(f"a {header.width}x{header.height} image in {header.tile_width}x"
+                         f"{header.tile_height} tiles needs {n} tile lengths")
+    if (sum(z for z, _ in tile_lengths), sum(y for _, y in tile_lengths)) != (z_total, y_total):
+        raise InputError("tile lengths do not add up to the stream lengths")
+    return b"".join(_TILE_ENTRY.pack(z, y) for z, y in tile_lengths)
+
+
+def _parse_tile_index(header: Header, payload: bytes | None, z_total: int, y_total: int):
+    if not header.tile_width:
+        if payload is not None:
+            raise FormatError("TIDX chunk in an untiled file")
+        return ()
+    if payload is None:
+        raise FormatError("tiled file without its TIDX chunk")
+    n = tiling.tile_count(header.width, header.height, header.tile_width, header.tile_height)
+    if len(payload) != n * _TILE_ENTRY.size:
+        raise FormatError(f"TIDX has {len(payload)} bytes, but {n} tiles need {n * _TILE_ENTRY.size}")
+    lengths = tuple(_TILE_ENTRY.iter_unpack(payload))
+    if (sum(z for z, _ in lengths), sum(y for _, y in lengths)) != (z_total, y_total):
+        raise FormatError("TIDX tile lengths do not add up to the ZSTR and YSTR lengths")
+    return lengths
 
 
 # --------------------------------------------------------------------------- reading
@@ -288,7 +350,9 @@ def decode_file(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     alpha = found.get(b"ALPH")
     if (alpha is not None) != (header.mode in ALPHA_MODES):
         raise FormatError(f"mode {header.mode} {'requires' if alpha is None else 'forbids'} an ALPH chunk")
-    return AecFile(header, found[b"ZSTR"], found[b"YSTR"], alpha, version, sizes)
+    z, y = found[b"ZSTR"], found[b"YSTR"]
+    lengths = _parse_tile_index(header, found.get(b"TIDX"), len(z), len(y))
+    return AecFile(header, z, y, alpha, version, sizes, lengths)
 
 
 # --------------------------------------------------------------------------- alpha plane
@@ -321,5 +385,5 @@ __all__ = [
     "SIGNATURE", "FORMAT_VERSION", "MODES", "ALPHA_MODES", "CODERS",
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_DIMENSION", "MAX_MODEL_ID_LENGTH", "WEIGHTS_HASH_LENGTH",
     "Header", "AecFile", "encode_file", "decode_file", "read_header", "looks_like_aec",
-    "pack_alpha", "unpack_alpha", "check_size", "check_limits", "check_preamble",
+    "pack_alpha", "unpack_alpha", "check_size", "check_limits", "check_preamble", "write_version",
 ]

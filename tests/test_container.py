@@ -71,9 +71,68 @@ def test_round_trip(header, z, y):
     assert c.read_header(data, max_pixels=None, max_dimension=None) == (header, (1, 0))
 
 
-def test_tiled_header_round_trips():
-    h = c.Header(300, 200, "L", 0.0, "x", HASH, tile_width=256, tile_height=128)
-    assert c.decode_file(c.encode_file(h, b"", b"")).header == h
+TILED = c.Header(300, 200, "L", 0.0, "x", HASH, tile_width=256, tile_height=128)
+# 300x200 pads to 320x256: 2 columns x 2 rows of tiles
+LENGTHS = [(1, 2), (0, 3), (2, 0), (1, 1)]
+
+
+def test_tiled_file_round_trips_with_its_tile_index():
+    data = c.encode_file(TILED, b"zzzz", b"yyyyyy", tile_lengths=LENGTHS)
+    assert data[8:10] == bytes((1, 1))  # tiles came in 1.1; untiled files stay 1.0
+    f = c.decode_file(data)
+    assert f.header == TILED and f.tile_lengths == tuple(LENGTHS)
+    assert f.tile_streams() == [(b"z", b"yy"), (b"", b"yyy"), (b"zz", b""), (b"z", b"y")]
+    assert [(t.x0, t.y0, t.x1, t.y1) for t in f.tiles] == [
+        (0, 0, 256, 128), (256, 0, 320, 128), (0, 128, 256, 256), (256, 128, 320, 256)]
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS[:3], [(1, 2), (0, 3), (2, 0), (1, 2)]])
+def test_encoder_rejects_a_wrong_tile_index(lengths):
+    with pytest.raises(InputError):
+        c.encode_file(TILED, b"zzzz", b"yyyyyy", tile_lengths=lengths)
+
+
+def _retile(data: bytes, tidx: bytes | None) -> bytes:
+    """`data` with its TIDX payload replaced (None: removed), CRCs recomputed."""
+    out, pos = [data[:10]], 10
+    while pos < len(data):
+        ctype, length = struct.unpack_from("<4sI", data, pos)
+        payload = data[pos + 8: pos + 8 + length]
+        pos += 12 + length
+        if ctype == b"TIDX":
+            if tidx is None:
+                continue
+            payload = tidx
+        out.append(struct.pack("<4sI", ctype, len(payload)) + payload
+                   + struct.pack("<I", zlib.crc32(payload, zlib.crc32(ctype))))
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("tidx,match", [
+    (None, "without its TIDX"),
+    (struct.pack("<6I", 1, 2, 0, 3, 3, 1), "TIDX has 24 bytes"),
+    (struct.pack("<8I", 1, 2, 0, 3, 2, 0, 1, 2), "do not add up"),
+])
+def test_reader_rejects_a_wrong_tile_index(tidx, match):
+    data = _retile(c.encode_file(TILED, b"zzzz", b"yyyyyy", tile_lengths=LENGTHS), tidx)
+    with pytest.raises(FormatError, match=match):
+        c.decode_file(data)
+
+
+def test_tile_sizes_must_be_multiples_of_64():
+    with pytest.raises(InputError, match="multiples of 64"):
+        c.encode_file(c.Header(300, 200, "L", 0.0, "x", HASH, tile_width=96, tile_height=64),
+                      b"", b"", tile_lengths=[(0, 0)] * 8)
+
+
+def test_untiled_file_with_a_tile_index_is_rejected():
+    tiled = c.encode_file(TILED, b"zzzz", b"yyyyyy", tile_lengths=LENGTHS)
+    tidx = tiled[tiled.index(b"TIDX") + 8: tiled.index(b"TIDX") + 8 + 32]
+    plain = bytearray(c.encode_file(c.Header(300, 200, "L", 0.0, "x", HASH), b"zzzz", b"yyyyyy"))
+    at = plain.index(b"ZSTR")
+    chunk = struct.pack("<4sI", b"TIDX", 32) + tidx + struct.pack("<I", zlib.crc32(tidx, zlib.crc32(b"TIDX")))
+    with pytest.raises(FormatError, match="untiled"):
+        c.decode_file(bytes(plain[:at]) + chunk + bytes(plain[at:]))
 
 
 def test_read_header_works_on_prefix():

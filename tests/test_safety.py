@@ -67,7 +67,7 @@ def test_real_streams_lie_within_the_bounds(codec, small):
     for image in (small, rgba, small.convert("L").crop((10, 10, 17, 90))):
         for q in (0, 50, 100):
             data = codec.compress(image, quality=q)
-            f, _, s = codec.decode_symbols(data)
+            f, _, (s,) = codec.decode_symbols(data)
             for stream, n, bits in (
                     (f.z_stream, s.z.size, float(z_bits.sum()) * (s.z.size // lm.config.n)),
                     (f.y_stream, s.y.size, float(np.bincount(s.y_rows.ravel(), minlength=len(y_bits)) @ y_bits))):

@@ -36,7 +36,7 @@ def main() -> None:
         img = base.crop(box).convert(mode)
         data = codec.compress(img, quality=quality)
         (HERE / f"{name}.aec").write_bytes(data)
-        _, lm, sym = codec.decode_symbols(data)
+        _, lm, (sym,) = codec.decode_symbols(data)  # small images: one tile
         codec.decompress(data).save(HERE / f"{name}.png")
         record[name] = {"model_id": lm.model_id, "z": symbol_hash(sym.z), "y": symbol_hash(sym.y),
                         "y_rows": symbol_hash(sym.y_rows), "y_mean": symbol_hash(sym.y_mean)}
