@@ -312,7 +312,7 @@ def test_internal_errors_are_one_line(run, good, tmp_path, monkeypatch):
     src = tmp_path / "x.aec"
     src.write_bytes(good)
 
-    def broken(self, data):
+    def broken(self, data, **options):
         raise RuntimeError("simulated bug")
     monkeypatch.setattr(aecodec.Codec, "decompress", broken)
     r = run("decompress", src, tmp_path / "o.png")
