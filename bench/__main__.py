@@ -25,13 +25,13 @@ def main(argv=None) -> int:
                    help="subset: jpeg420 jpeg444 webp jpeg2000 avif444 avif420 aecodec")
     r.add_argument("--no-compressai", action="store_true", help="skip the CompressAI speed runs")
 
-    m = sub.add_parser("memory", help="peak RSS of compress/decompress at 3 sizes, fresh processes")
+    m = sub.add_parser("memory", help="peak RSS and time of compress/decompress at several sizes, fresh processes")
     m.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     m.add_argument("--out", type=Path, default=Path("bench/results/memory"))
     m.add_argument("--codec", default="aecodec", help="any run codec name, for comparison")
     m.add_argument("--quality", type=float, default=55)
-    m.add_argument("--sizes", nargs="+", choices=["kodak", "4k", "16mpx"],
-                   default=["kodak", "4k", "16mpx"])
+    m.add_argument("--sizes", nargs="+", choices=["kodak", "4k", "4mpx", "16mpx", "100mpx"],
+                   default=["kodak", "4mpx", "16mpx", "100mpx"])
 
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)

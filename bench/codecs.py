@@ -122,7 +122,8 @@ class AECodec(Codec):
     qualities = [0, 10, 25, 40, 55, 70, 85, 100]
     quick_qualities = [10, 55, 100]
 
-    def __init__(self):
+    def __init__(self, **options):
+        self._options = options  # aecodec.Codec keyword arguments, e.g. limits or tile_size
         self._codec = None
         self._why = None
 
@@ -130,7 +131,7 @@ class AECodec(Codec):
         if self._codec is None and self._why is None:
             try:
                 import aecodec
-                self._codec = aecodec.Codec()  # raises if the weights are missing
+                self._codec = aecodec.Codec(**self._options)  # raises if weights are missing
                 self.settings += f" (aecodec {getattr(aecodec, '__version__', '?')})"
             except Exception as e:  # any failure to load is a skip, not a crash of the run
                 self._why = f"aecodec not usable: {type(e).__name__}: {e}"
