@@ -348,5 +348,7 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
     _run(job)
 
 
+from .cluster_cli import cluster as _cluster; main.add_command(_cluster)  # noqa: E402,E702 (Dask)
+
 if __name__ == "__main__":
     main()
