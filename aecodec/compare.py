@@ -25,6 +25,7 @@ import base64
 import html
 import io
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +257,7 @@ def compare(image, *, size: int | str | None = None, bpp: float | None = None,
     if codecs is None:
         codecs = default_codecs()
     aec = next((c for c in codecs if isinstance(c, AecCodec)), None)
-    if isinstance(image, (str, Path)):
+    if isinstance(image, (str, os.PathLike)):
         name = name or Path(image).name
         if aec is not None:
             img = aec.codec.open_image(image)  # the size limits are checked from the header
