@@ -347,6 +347,7 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
                 decoded.save(out_dir / f"q{q:g}.png")
     _run(job)
 
+from .compare import compare_command; main.add_command(compare_command)  # noqa: E402,E702
 
 from .cluster_cli import cluster as _cluster; main.add_command(_cluster)  # noqa: E402,E702 (Dask)
 
