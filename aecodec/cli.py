@@ -347,9 +347,12 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
                 decoded.save(out_dir / f"q{q:g}.png")
     _run(job)
 
-from .compare import compare_command; main.add_command(compare_command)  # noqa: E402,E702
+# Commands that live in their own modules; imported last because they use this module's helpers.
+from .cluster_cli import cluster  # noqa: E402  (Dask; the extra is imported only when run)
+from .compare import compare_command  # noqa: E402
 
-from .cluster_cli import cluster as _cluster; main.add_command(_cluster)  # noqa: E402,E702 (Dask)
+main.add_command(cluster)
+main.add_command(compare_command)
 
 if __name__ == "__main__":
     main()
