@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -33,15 +33,20 @@ def main(argv=None) -> int:
     m.add_argument("--sizes", nargs="+", choices=["kodak", "4k", "4mpx", "16mpx", "100mpx"],
                    default=["kodak", "4mpx", "16mpx", "100mpx"])
 
+    sm = sub.add_parser("seams", help="the same large image tiled and untiled: PSNR and size")
+    sm.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    sm.add_argument("--out", type=Path, default=Path("bench/results/seams"))
+    sm.add_argument("--size", default="4896x3264", help="WIDTHxHEIGHT of the upscaled image")
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m):
+    for p in (r, m, sm):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory"):
+    if a.cmd in ("run", "memory", "seams"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -62,6 +67,12 @@ def main(argv=None) -> int:
                          sizes=sizes, log=_log)
         _log(f"wrote {a.out}/memory.json, memory.md" + (f" (skipped: {res['skipped']})"
                                                         if res["skipped"] else ""))
+    elif a.cmd == "seams":
+        from . import seams
+
+        w, h = (int(v) for v in a.size.lower().split("x"))
+        seams.run(a.data, a.out, w, h, log=_log)
+        _log(f"wrote {a.out}/seams.json, seams.md")
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)
