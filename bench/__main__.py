@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,seams,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,ratecontrol,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -38,15 +38,19 @@ def main(argv=None) -> int:
     sm.add_argument("--out", type=Path, default=Path("bench/results/seams"))
     sm.add_argument("--size", default="4896x3264", help="WIDTHxHEIGHT of the upscaled image")
 
+    rc = sub.add_parser("ratecontrol", help="compress(bpp=target) on every image: bpp error")
+    rc.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    rc.add_argument("--out", type=Path, default=Path("bench/results/ratecontrol"))
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m, sm):
+    for p in (r, m, sm, rc):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory", "seams"):
+    if a.cmd in ("run", "memory", "seams", "ratecontrol"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -73,6 +77,12 @@ def main(argv=None) -> int:
         w, h = (int(v) for v in a.size.lower().split("x"))
         seams.run(a.data, a.out, w, h, log=_log)
         _log(f"wrote {a.out}/seams.json, seams.md")
+    elif a.cmd == "ratecontrol":
+        from . import ratecontrol
+
+        res = ratecontrol.run(a.data, a.out, log=_log)
+        _log(f"wrote {a.out}/ratecontrol.json, ratecontrol.md: largest in-range error "
+             f"{100 * res['max_abs_error']:.2f} %")
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)
