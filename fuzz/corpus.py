@@ -1,6 +1,7 @@
 """Seed files for fuzzing: small real .aec files in every mode, made with the installed weights."""
 from __future__ import annotations
 
+import copy
 from importlib import resources
 
 import numpy as np
@@ -14,7 +15,9 @@ SEEDS = (
     ("rgba-48x64-q90", "RGBA", (500, 300, 548, 364), 90.0),
     ("la-40x24-q0", "LA", (10, 10, 50, 34), 0.0),
     ("rgb-130x70-q100", "RGB", (400, 380, 530, 450), 100.0),
+    ("rgb-200x130-q50-tiled", "RGB", (200, 200, 400, 330), 50.0),
 )
+TILED = {"rgb-200x130-q50-tiled": 64}  # 4x3 tiles of 64 px: a TIDX chunk and 12 stream pairs
 
 
 def sample_image() -> Image.Image:
@@ -45,4 +48,11 @@ def build(codec=None) -> list[tuple[str, bytes]]:
     if codec is None:
         import aecodec
         codec = aecodec.Codec()
-    return [(name, codec.compress(img, quality=q)) for name, img, q in seed_images()]
+    out = []
+    for name, img, q in seed_images():
+        c = codec
+        if name in TILED:
+            c = copy.copy(codec)
+            c.tile_size = TILED[name]
+        out.append((name, c.compress(img, quality=q)))
+    return out

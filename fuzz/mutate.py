@@ -180,8 +180,9 @@ def _garble(rng, payload: bytes, other: bytes) -> bytes:
 def stream(rng, data: bytes, corpus: list[bytes]) -> bytes:
     pre, chunks = split(data)
     _, donor = split(rng.choice(corpus))
-    donor_payloads = [p for t, p in donor if t in (b"ZSTR", b"YSTR", b"ALPH")]
-    targets = [i for i, (t, _) in enumerate(chunks) if t in (b"ZSTR", b"YSTR", b"ALPH")]
+    kinds = (b"TIDX", b"ZSTR", b"YSTR", b"ALPH")
+    donor_payloads = [p for t, p in donor if t in kinds]
+    targets = [i for i, (t, _) in enumerate(chunks) if t in kinds]
     for i in rng.sample(targets, rng.choice((1, 1, 1, 2))):
         t, p = chunks[i]
         if t == b"ALPH" and rng.random() < 0.5:  # a valid zlib stream of the wrong size, or a bomb
@@ -239,7 +240,8 @@ def header(rng, data: bytes, corpus: list[bytes]) -> bytes:
         elif field == "coder":
             coder = rng.choice((0, 2, 255))
         elif field == "tile":
-            tw, th = rng.choice(((16, 16), (0, 16), (16, 0), (65535, 65535), (64, 64)))
+            tw, th = rng.choice(((16, 16), (0, 16), (16, 0), (65535, 65535), (64, 64), (0, 0),
+                                 (128, 128), (64, 128), (1024, 1024), (65472, 64)))
         elif field == "hash":
             whash = rng.choice((bytes(8), b"\xff" * 8, _rand_bytes(rng, 8)))
         elif field == "id":
