@@ -64,18 +64,20 @@ def _init_worker(limits: dict, threads: int) -> None:
     _codec = Codec(**limits)
 
 
-def _compress_one(src: Path, dst: Path, force: bool, targets: dict) -> Result:
+def compress_one(codec, src: Path, dst: Path, force: bool, targets: dict) -> Result:
+    """Encode one file with `codec` and write it atomically (shared with aecodec.cluster)."""
     t0 = time.perf_counter()
-    image = _codec.open_image(src)
-    data = _codec.compress(image, **targets)
+    image = codec.open_image(src)
+    data = codec.compress(image, **targets)
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
     return Result(src, dst, "ok", "", src.stat().st_size, len(data), image.width * image.height,
                   time.perf_counter() - t0)
 
 
-def _decompress_one(src: Path, dst: Path, force: bool, fmt: str) -> Result:
+def decompress_one(codec, src: Path, dst: Path, force: bool, fmt: str) -> Result:
+    """Decode one file with `codec` and write it atomically (shared with aecodec.cluster)."""
     t0 = time.perf_counter()
-    image = _codec.decompress(src)
+    image = codec.decompress(src)
     write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
     return Result(src, dst, "ok", "", src.stat().st_size, dst.stat().st_size,
                   image.width * image.height, time.perf_counter() - t0)
@@ -85,8 +87,8 @@ def _run_one(kind: str, src: Path, dst: Path, force: bool, option) -> Result:
     if dst.exists() and not force:
         return Result(src, dst, "skipped", "output exists (use --force to overwrite)")
     try:
-        job = _compress_one if kind == "compress" else _decompress_one
-        return job(src, dst, force, option)
+        job = compress_one if kind == "compress" else decompress_one
+        return job(_codec, src, dst, force, option)
     except (AecError, OSError) as exc:
         return Result(src, dst, "failed", str(exc) or type(exc).__name__)
 

@@ -9,7 +9,9 @@ See docs/ROBUSTNESS.md.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import signal
 import sys
 from pathlib import Path
@@ -140,8 +142,6 @@ def _batch(kind: str, paths, output_dir: Path, jobs: int | None, force: bool, op
            suffix: str = ".aec") -> None:
     """Run a batch; plain lines when not on a terminal, a progress bar when on one."""
     def job():
-        import time
-
         from . import batch
         exts = batch.IMAGE_EXTENSIONS if kind == "compress" else batch.AEC_EXTENSIONS
         sources = batch.expand_sources(paths, exts)
@@ -150,30 +150,44 @@ def _batch(kind: str, paths, output_dir: Path, jobs: int | None, force: bool, op
         output_dir.mkdir(parents=True, exist_ok=True)
         pairs = batch.plan(sources, output_dir, suffix)
         workers = min(jobs or os.cpu_count() or 1, len(pairs))
-        bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-            bar = tqdm(total=len(pairs), unit="file", file=sys.stderr)
-
-        def report(r) -> None:
-            line = f"{r.status}: {r.src} -> {r.dst}" + (f" ({r.message})" if r.message else "")
-            if bar is None:
-                click.echo(line)
-            else:
-                bar.update(1)
-                if r.status != "ok":
-                    bar.write(line, file=sys.stderr)
         t0 = time.perf_counter()
-        try:
+        with progress(len(pairs)) as report:
             results = batch.run(kind, pairs, force=force, option=option, limits=limits,
                                 workers=workers, on_result=report)
-        finally:
-            if bar is not None:
-                bar.close()
-        click.echo(batch.summary(results, time.perf_counter() - t0))
-        if any(r.status == "failed" for r in results):
-            sys.exit(1)
+        finish(results, t0)
     _run(job)
+
+
+@contextlib.contextmanager
+def progress(total: int):
+    """A per-file `report(result)`: a progress bar on a terminal (problems printed above it),
+    one plain line per file otherwise (logs, pipes, CI)."""
+    bar = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="file", file=sys.stderr)
+
+    def report(r) -> None:
+        line = f"{r.status}: {r.src} -> {r.dst}" + (f" ({r.message})" if r.message else "")
+        if bar is None:
+            click.echo(line)
+        else:
+            bar.update(1)
+            if r.status != "ok":
+                bar.write(line, file=sys.stderr)
+    try:
+        yield report
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def finish(results, t0: float) -> None:
+    """The summary line of a batch; exit code 1 when any file failed."""
+    from . import batch
+    click.echo(batch.summary(results, time.perf_counter() - t0))
+    if any(r.status == "failed" for r in results):
+        sys.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -319,7 +333,6 @@ def info(src: Path):
 def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
     """Compress and decompress IMAGE (default: the bundled sample) and print size, bpp, PSNR."""
     def job():
-        import time
         from importlib import resources
 
         import numpy as np

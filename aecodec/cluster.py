@@ -27,13 +27,12 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .batch import Result
+from .batch import Result, compress_one, decompress_one
 from .errors import AecError, InputError
 
 INSTALL_HINT = 'pip install "aecodec[dask]"'
@@ -112,25 +111,6 @@ def worker_stats() -> dict:
             "weights_loads": weights.load.cache_info().misses if weights else 0}
 
 
-def _compress_one(codec, src: Path, dst: Path, force: bool, targets: dict) -> Result:
-    from .output import write_atomic
-    t0 = time.perf_counter()
-    image = codec.open_image(src)
-    data = codec.compress(image, **targets)
-    write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
-    return Result(src, dst, "ok", "", src.stat().st_size, len(data), image.width * image.height,
-                  time.perf_counter() - t0)
-
-
-def _decompress_one(codec, src: Path, dst: Path, force: bool, fmt: str) -> Result:
-    from .output import write_atomic
-    t0 = time.perf_counter()
-    image = codec.decompress(src)
-    write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
-    return Result(src, dst, "ok", "", src.stat().st_size, dst.stat().st_size,
-                  image.width * image.height, time.perf_counter() - t0)
-
-
 def _message(exc: BaseException) -> str:
     if isinstance(exc, (AecError, OSError)):
         return str(exc) or type(exc).__name__
@@ -145,7 +125,7 @@ def _run_batch(items, *, kind: str, force: bool, option, limits: dict, model_id:
         codec = get_codec(model_id, limits)
     except Exception as exc:  # no weights on this worker, unknown model id: every file fails
         return [(i, Result(src, dst, "failed", _message(exc))) for i, src, dst in items]
-    job = _compress_one if kind == "compress" else _decompress_one
+    job = compress_one if kind == "compress" else decompress_one
     for i, src, dst in items:
         if dst.exists() and not force:
             result = Result(src, dst, "skipped", "output exists (use --force to overwrite)")

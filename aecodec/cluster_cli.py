@@ -8,7 +8,6 @@ dask: the `dask` extra is needed only when a command runs.
 """
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ def cluster():
 
 # Imported after `cluster` exists: aecodec.cli imports this module in its last line, and this
 # order works whichever of the two is imported first (or run with `python -m aecodec.cli`).
-from .cli import _format_for, _limit_options, _limits, _parse_size, _run  # noqa: E402
+from .cli import _format_for, _limit_options, _limits, _parse_size, _run, finish, progress  # noqa: E402
 from .codec import DEFAULT_QUALITY  # noqa: E402
 from .errors import AecError  # noqa: E402
 
@@ -95,29 +94,11 @@ def _go(kind: str, inputs, output_dir: str, scheduler, local, files_from, run_kw
         exts = batch.IMAGE_EXTENSIONS if kind == "compress" else batch.AEC_EXTENSIONS
         items = _sources(inputs, files_from, exts)
         with _client(scheduler, local) as client:
-            bar = None
-            if sys.stderr.isatty():
-                from tqdm import tqdm
-                bar = tqdm(total=len(items), unit="file", file=sys.stderr)
-
-            def report(r) -> None:
-                line = f"{r.status}: {r.src} -> {r.dst}" + (f" ({r.message})" if r.message else "")
-                if bar is None:
-                    click.echo(line)
-                else:
-                    bar.update(1)
-                    if r.status != "ok":
-                        bar.write(line, file=sys.stderr)
             fn = api.compress_paths if kind == "compress" else api.decompress_paths
             t0 = time.perf_counter()
-            try:
+            with progress(len(items)) as report:
                 results = fn(items, output_dir, client=client, on_result=report, **run_kwargs)
-            finally:
-                if bar is not None:
-                    bar.close()
-        click.echo(api.summary(results, time.perf_counter() - t0))
-        if any(r.status == "failed" for r in results):
-            sys.exit(1)
+        finish(results, t0)
     _run(job)
 
 
