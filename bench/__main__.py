@@ -24,6 +24,9 @@ def main(argv=None) -> int:
     r.add_argument("--codecs", nargs="+", metavar="NAME",
                    help="subset: jpeg420 jpeg444 webp jpeg2000 avif444 avif420 aecodec")
     r.add_argument("--no-compressai", action="store_true", help="skip the CompressAI speed runs")
+    r.add_argument("--update", action="store_true",
+                   help="merge into OUT/results.json: the codecs run now (and CompressAI's speed, "
+                        "unless --no-compressai) replace their rows, all others are kept")
 
     m = sub.add_parser("memory", help="peak RSS and time of compress/decompress at several sizes, fresh processes")
     m.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
         from . import runner
 
         res = runner.run(a.data, a.out, quick=a.quick, threads=a.threads, only=a.codecs,
-                         compressai=not a.no_compressai, log=_log)
+                         compressai=not a.no_compressai, update=a.update, log=_log)
         report.write_all(res, a.out)
         _log(f"wrote {a.out}/results.json, results.md, rd.png, rd_msssim.png")
     elif a.cmd == "memory":

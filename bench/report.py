@@ -55,16 +55,37 @@ def _f(x, fmt):
     return "n/a" if x is None or x != x else format(x, fmt)
 
 
+def measured(res: dict) -> list[tuple[str, dict | None]]:
+    """(label, measured) per codec and CompressAI row; measured is None in files from before
+    `run --update` recorded it."""
+    rows = [(v["label"], v.get("measured")) for v in res["codecs"].values()]
+    if res.get("compressai_speed", {}).get("models"):
+        rows.append(("CompressAI speed rows", res["compressai_speed"].get("measured")))
+    return rows
+
+
+def is_merged(res: dict) -> bool:
+    """True when the rows come from more than one run (`run --update`)."""
+    return len({json.dumps(m, sort_keys=True) for _, m in measured(res)}) > 1
+
+
 def markdown(res: dict) -> str:
     m = res["meta"]
+    merged = is_merged(res)
     L = [f"# Benchmark: {Path(res['data']).name} ({len(res['images'])} images)"
          + (" — quick mode" if res["quick"] else ""), "",
-         f"Machine: {m['cpu']} ({m['cpu_count']} cores), {m['platform']}, Python {m['python']}, "
+         ("Latest run's machine" if merged else "Machine")
+         + f": {m['cpu']} ({m['cpu_count']} cores), {m['platform']}, Python {m['python']}, "
          f"threads={m['threads']}. Date: {m['date']}.", "",
          "Libraries: " + ", ".join(f"{k} {v}" for k, v in m["pillow_libraries"].items() if v)
          + "; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v) + ".", "",
          "bpp counts every byte of the stored file. PSNR-RGB is on the 8-bit output, averaged "
          "per image; MS-SSIM is pytorch-msssim (data_range=255), averaged per image.", ""]
+    if merged:
+        L += ["## Measured", "", "Rows merged from several runs (`run --update`); each row's run:",
+              "", "| rows | date | threads | CPU |", "|---|---|---:|---|"]
+        L += [f"| {label} | {mm['date']} | {mm['threads']} | {mm['cpu']} ({mm['cpu_count']} cores) |"
+              if mm else f"| {label} | (not recorded) | | |" for label, mm in measured(res)] + [""]
     if res["skipped"]:
         L += ["## Skipped", ""] + [f"- **{k}**: {v}" for k, v in res["skipped"].items()] + [""]
     curves = {k: curve(v) for k, v in res["codecs"].items()}
@@ -102,8 +123,10 @@ def _bd_section(res, curves):
 
 
 def _speed_section(res):
+    threads = ("threads per row as in the Measured table" if is_merged(res)
+               else f"{res['meta']['threads']} thread(s)")
     L = ["## Speed", "", f"Median seconds per image over all images and qualities, wall clock, "
-         f"{res['meta']['threads']} thread(s); MP/s = megapixels per second (median per sample). "
+         f"{threads}; MP/s = megapixels per second (median per sample). "
          "Decode includes conversion to an RGB array.", "",
          "| codec | encode s | decode s | encode MP/s | decode MP/s |", "|---|---:|---:|---:|---:|"]
     rows = [(v["label"], speed(v)) for v in res["codecs"].values()]

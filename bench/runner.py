@@ -60,6 +60,47 @@ def machine_info(threads: int) -> dict:
     }
 
 
+def measured(meta: dict) -> dict:
+    """When (the run's start), where and how a codec (or the CompressAI speed rows) was
+    measured: kept with each entry, so a merged results.json (`run --update`) still says which run each row comes from."""
+    return {k: meta[k] for k in ("date", "cpu", "cpu_count", "platform", "threads",
+                                 "torch_threads")}
+
+
+def check_mergeable(old: dict, new: dict):
+    """Rows are comparable only on the same images in the same mode; refuse anything else."""
+    if old.get("quick") != new.get("quick"):
+        raise ValueError(f"cannot --update: the existing results are quick={old.get('quick')}, "
+                         f"this run is quick={new.get('quick')}")
+    if list(old.get("images", [])) != list(new.get("images", [])):
+        raise ValueError("cannot --update: the existing results are on other images "
+                         f"({len(old.get('images', []))} vs {len(new.get('images', []))}); "
+                         "run without --update to start over")
+
+
+def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
+    """results.json of `run --update`: the codecs in `ran` (attempted by this run, whether they
+    succeeded or were skipped) take their entry or skip note from `new` and lose any from `old`;
+    every other codec keeps its entry or note from `old`. CompressAI's speed rows come from `new`
+    when this run timed them, else from `old`. Top-level data/images/meta are this run's; each
+    entry's own `measured` says when and how it was measured. Pure: neither input is modified.
+    """
+    check_mergeable(old, new)
+    ran = set(ran)
+    codecs = {k: v for k, v in old.get("codecs", {}).items() if k not in ran}
+    codecs.update(new["codecs"])
+    order = {c.name: i for i, c in enumerate(C.all_codecs())}  # JPEG 4:2:0 first, as in a run
+    codecs = dict(sorted(codecs.items(), key=lambda kv: order.get(kv[0], len(order))))
+    skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran}
+    skipped.update(new.get("skipped", {}))
+    out = {**new, "codecs": codecs, "skipped": skipped}
+    cai = new.get("compressai_speed") if compressai_ran else old.get("compressai_speed")
+    out.pop("compressai_speed", None)
+    if cai is not None:
+        out["compressai_speed"] = cai
+    return out
+
+
 def sweep(codec: C.Codec, images: dict, qualities: list, log=print) -> list[dict]:
     """Per quality, per image: bytes, bpp, PSNR, MS-SSIM, encode/decode seconds."""
     first = next(iter(images.values()))
@@ -89,9 +130,18 @@ def sweep(codec: C.Codec, images: dict, qualities: list, log=print) -> list[dict
 
 
 def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
-        only: list[str] | None = None, compressai: bool = True, log=print) -> dict:
+        only: list[str] | None = None, compressai: bool = True, update: bool = False,
+        log=print) -> dict:
+    """Sweep the codecs (all, or those named in `only`) and write out/results.json.
+
+    update: merge into an existing out/results.json instead of replacing it (see `merge`).
+    """
     import torch
 
+    known = [c.name for c in C.all_codecs(threads)]
+    unknown = sorted(set(only or []) - set(known))
+    if unknown:
+        raise SystemExit(f"unknown codec(s) {', '.join(unknown)}; known: {' '.join(known)}")
     torch.set_num_threads(threads)
     files = list_images(data, 2 if quick else None)
     images = {}
@@ -101,9 +151,21 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
         images[p.name] = (img, np.asarray(img))
     results = {"data": str(data), "images": list(images), "quick": quick,
                "meta": machine_info(threads), "codecs": {}, "skipped": {}}
+    old = None
+    if update and (out / "results.json").exists():
+        old = json.loads((out / "results.json").read_text())
+        try:
+            check_mergeable(old, results)  # before the sweep, not after half an hour of it
+        except ValueError as e:
+            raise SystemExit(str(e)) from None
+        log(f"--update: merging into {out / 'results.json'}")
+    elif update:
+        log(f"--update: no {out / 'results.json'} yet, writing a new one")
+    ran = []
     for codec in C.all_codecs(threads):
         if only and codec.name not in only:
             continue
+        ran.append(codec.name)
         why = codec.unavailable()
         if why:
             log(f"skip {codec.name}: {why}")
@@ -118,11 +180,14 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
             log(f"skip {codec.name}: {results['skipped'][codec.name]}")
             continue
         results["codecs"][codec.name] = {"label": codec.label, "settings": codec.settings,
-                                         "points": points}
+                                         "measured": measured(results["meta"]), "points": points}
     if compressai:
         from . import speed_compressai
 
         results["compressai_speed"] = speed_compressai.run(images, log=log)
+        results["compressai_speed"]["measured"] = measured(results["meta"])
+    if old is not None:
+        results = merge(old, results, ran, compressai_ran=compressai)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results

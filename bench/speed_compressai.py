@@ -4,23 +4,55 @@ Random weights: the time of a forward transform does not depend on the weight va
 entropy-coding time depends on them only through the number of symbols coded, which is the same
 shape here. Bitstream sizes from random weights mean nothing, so only times are kept.
 Optional: without the `compressai` package this returns a note instead.
+
+Installed with `pip install --no-deps compressai einops` (bench/README.md says why): PyPI's
+compressai depends on torchvision and torch-geometric, which only its data pipeline uses, and
+pip would replace the CPU torch to satisfy torchvision. `import_models` imports the model
+classes without that data pipeline.
 """
 
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+import types
 
 import numpy as np
 
 MODELS = {"bmshj2018-hyperprior": "ScaleHyperprior", "mbt2018-mean": "MeanScaleHyperprior"}
+
+# Submodules of compressai that `import compressai` loads but the models never use; their imports
+# need torchvision (registry.transforms), torch_geometric (transforms, datasets), pandas and tqdm
+# (datasets). Placeholders stand in for them unless they import for real.
+_DATA_PIPELINE = ("compressai.datasets", "compressai.transforms", "compressai.registry.transforms")
+
+
+def import_models():
+    """`compressai.models`, importing for real when all of compressai's dependencies are there,
+    else with placeholders for its data-pipeline submodules. Returns (models module, how)."""
+    try:
+        from compressai import models
+        return models, "full import"
+    except ImportError:
+        pass
+    for name in list(sys.modules):  # drop what the failed attempt left half-imported
+        if name == "compressai" or name.startswith("compressai."):
+            del sys.modules[name]
+    for name in _DATA_PIPELINE:
+        sys.modules[name] = types.ModuleType(name, "placeholder: not needed to time models")
+    reg = sys.modules["compressai.registry.transforms"]
+    reg.TRANSFORMS, reg.register_transform = {}, lambda name: (lambda obj: obj)
+    from compressai import models
+    return models, "model classes only; its data pipeline, which needs torchvision, not imported"
 
 
 def run(images: dict, log=print) -> dict:
     try:
         import torch
         import torch.nn.functional as F
-        from compressai import models as cm
+
+        cm, how = import_models()
     except Exception as e:
         note = f"compressai not available ({type(e).__name__}: {e}); CompressAI speed skipped"
         log(note)
@@ -28,10 +60,11 @@ def run(images: dict, log=print) -> dict:
 
     import compressai
 
-    out = {"note": ("CompressAI %s, random weights, N=128 M=192, timed on the same images in the same "
-                    "process; input padded to a multiple of 64 as CompressAI requires; time is "
-                    "model.compress / model.decompress on tensors (no PIL conversion)")
-                   % compressai.__version__, "models": {}}
+    out = {"note": ("CompressAI %s (%s), random weights, N=128 M=192, entropy coder %s, timed "
+                    "on the same images in the same process; input padded to a multiple of 64 as "
+                    "CompressAI requires; time is model.compress / model.decompress on tensors "
+                    "(no PIL conversion)")
+                   % (compressai.__version__, how, compressai.get_entropy_coder()), "models": {}}
     for name, cls in MODELS.items():
         torch.manual_seed(0)
         model = getattr(cm, cls)(N=128, M=192).eval()
@@ -51,8 +84,8 @@ def run(images: dict, log=print) -> dict:
                 t2 = time.perf_counter()
                 enc.append(t1 - t0), dec.append(t2 - t1), mpx.append(h * w / 1e6)
         r = {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
-             "encode_mpx_s": statistics.median(np.array(mpx) / enc),
-             "decode_mpx_s": statistics.median(np.array(mpx) / dec)}
+             "encode_mpx_s": float(statistics.median(np.array(mpx) / enc)),
+             "decode_mpx_s": float(statistics.median(np.array(mpx) / dec))}
         log(f"  compressai {name}: enc {r['encode_s']:.3f}s dec {r['decode_s']:.3f}s")
         out["models"][name] = r
     return out
