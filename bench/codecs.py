@@ -132,7 +132,9 @@ class AECodec(Codec):
             try:
                 import aecodec
                 self._codec = aecodec.Codec(**self._options)  # raises if weights are missing
-                self.settings += f" (aecodec {getattr(aecodec, '__version__', '?')})"
+                self.settings += (f" (aecodec {getattr(aecodec, '__version__', '?')}, weights "
+                                  f"{self._codec.model.model_id} "
+                                  f"sha256 {self._codec.model.sha256[:16]})")
             except Exception as e:  # any failure to load is a skip, not a crash of the run
                 self._why = f"aecodec not usable: {type(e).__name__}: {e}"
         return self._why
