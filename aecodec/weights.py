@@ -104,6 +104,9 @@ def load(model_id: str | None = None) -> LoadedModel:
     net.load_state_dict(state)
     net.h_s = None  # decoding uses the exact integer h_s only
     net.eval().requires_grad_(False)
+    # NHWC weights: oneDNN's CPU (transposed) convolutions run them 1.2-1.7x faster (g_s of a
+    # Kodak image: 0.84 -> 0.60 s on one thread); the arithmetic is the same up to rounding.
+    net.to(memory_format=torch.channels_last)
     return LoadedModel(model_id, manifest(root)["models"][model_id]["sha256"], config, net,
                        ExactHyperSynthesis.from_arrays(arrays, "h_s"),
                        TableSet.from_arrays(arrays, "z"), TableSet.from_arrays(arrays, "y"),
