@@ -306,8 +306,8 @@ def _format_for(path: Path) -> str:
 def info(src: Path):
     """Show the header of SRC (.aec): size, mode, quality, model, stream sizes, bpp."""
     def job():
-        from .codec import _read_bytes
-        data = _read_bytes(src)
+        from .reading import read_aec_bytes
+        data = read_aec_bytes(src)
         f = container.decode_file(data, max_pixels=None, max_dimension=None)
         h = f.header
         rows = [("file", str(src)), ("format version", "%d.%d" % f.version),
@@ -337,7 +337,8 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
 
         import numpy as np
 
-        from .codec import Codec, load_image
+        from .codec import Codec
+        from .reading import load_image
         from .images import open_image
         src = image or resources.files("aecodec") / "samples" / "kodim23.png"
         original = (load_image(src) if image else open_image(src)).convert("RGB")

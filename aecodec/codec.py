@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from . import container, entropy, tiling, weights
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
-from .errors import AecError, FormatError, InputError, LimitError, TruncatedFileError
+from .errors import FormatError, InputError, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, split_planes
+from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
 from .tiling import LATENT, Box
@@ -239,7 +238,7 @@ class Codec:
         return open_image(image)
 
     def _parse(self, data) -> container.AecFile:
-        data = _read_bytes(data, self._max_file_bytes)
+        data = read_aec_bytes(data, self._max_file_bytes)
         return container.decode_file(data, max_pixels=self.max_pixels,
                                      max_dimension=self.max_dimension)
 
@@ -249,7 +248,7 @@ class Codec:
             header, _ = container.read_header(prefix, max_pixels=self.max_pixels,
                                               max_dimension=self.max_dimension)
         except TruncatedFileError:
-            if len(prefix) < _PREFIX_BYTES:
+            if len(prefix) < PREFIX_BYTES:
                 raise  # the whole file is shorter than its header
             return None  # a HEAD longer than the prefix (a future minor version): no cap
         lm = weights.find(header.model_id, header.weights_hash)
@@ -258,7 +257,7 @@ class Codec:
             positions = (box.width // STRIDE) * (box.height // STRIDE)
             streams += (max_stream_bytes(lm.config.n * positions)
                         + max_stream_bytes(lm.config.m * positions * 16) + 8)  # + TIDX entry
-        return streams + 2 * header.width * header.height + _SLACK_BYTES
+        return streams + 2 * header.width * header.height + SLACK_BYTES
 
     def _check_tiles(self, f: container.AecFile, lm: weights.LoadedModel) -> None:
         """Every tile's stream lengths against its symbol count, before any decoding work."""
@@ -350,68 +349,3 @@ class Codec:
             y_hat[:, part.y0 - bound.y0:part.y1 - bound.y0, part.x0 - bound.x0:part.x1 - bound.x0] = \
                 values[:, part.y0 - tile.y0:part.y1 - tile.y0, part.x0 - tile.x0:part.x1 - tile.x0]
         return y_hat, bound
-
-
-_PREFIX_BYTES = 4096  # read first, to reject a non-.aec file (or /dev/zero) at once
-_SLACK_BYTES = 64 << 20  # room for optional chunks in the largest file a header can justify
-
-
-def _read_bytes(data, max_bytes=None) -> bytes:
-    """The bytes of `data` (bytes or a path). For a path, the signature is checked on the first
-    bytes, and `max_bytes(prefix)` (if given) caps how much is read: a file is never read
-    further than its header can justify (a huge or endless file costs nothing)."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return bytes(data)
-    if not isinstance(data, (str, os.PathLike)):
-        raise InputError(f"expected bytes or a path to a .aec file, got {type(data).__name__}")
-    path = Path(data)
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a .aec file")
-    try:
-        with open(path, "rb") as fh:
-            prefix = fh.read(_PREFIX_BYTES)
-            container.check_preamble(prefix)
-            cap = max_bytes(prefix) if max_bytes else None
-            rest = fh.read() if cap is None else fh.read(max(cap + 1 - len(prefix), 0))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if cap is not None and len(prefix) + len(rest) > cap:
-        raise FormatError(f"{path} is larger than its header can justify (more than {cap} bytes)")
-    return prefix + rest
-
-
-def load_image(path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               max_dimension: int | None = DEFAULT_MAX_DIMENSION) -> Image.Image:
-    """Open an image file for encoding. The size limits are checked from the file's header
-    before any pixel is decoded; anything Pillow cannot decode becomes an InputError, and
-    Pillow's own decompression-bomb refusal a LimitError."""
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not an image")
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"{path} is empty, not an image")
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns above its MAX_IMAGE_PIXELS: our own limits decide, or were lifted
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                container.check_size(im.width, im.height, max_pixels, max_dimension)
-                im.load()
-                return im
-    except AecError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise LimitError(f"{path}: {exc} (Pillow's own limit, PIL.Image.MAX_IMAGE_PIXELS; "
-                         "the command line's --no-limits lifts it too)") from None
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except PermissionError:
-        raise InputError(f"{path}: permission denied") from None
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image Pillow can read") from None
-    except MemoryError:
-        raise LimitError(f"{path}: not enough memory to decode this image") from None
-    except Exception as exc:  # Pillow decoding hostile data: OSError, SyntaxError, EOFError, ...
-        raise InputError(f"{path}: cannot read image ({type(exc).__name__}: {exc})") from None

@@ -262,7 +262,7 @@ def compare(image, *, size: int | str | None = None, bpp: float | None = None,
         if aec is not None:
             img = aec.codec.open_image(image)  # the size limits are checked from the header
         else:
-            from .codec import load_image
+            from .reading import load_image
             img = load_image(image)
     else:
         from .images import open_image
