@@ -99,29 +99,19 @@ def _device_option(fn):
 
 
 def _parse_crop(ctx, param, text: str | None):
-    if text is None:
-        return None
+    from .units import parse_box
     try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or values[2] <= 0 or values[3] <= 0 or min(values) < 0:
-        raise click.BadParameter(f"{text!r} is not x,y,width,height (e.g. 100,50,640,480)")
-    return values
-
-
-_SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
+        return None if text is None else parse_box(text, "crop")
+    except AecError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _parse_size(text: str | None) -> int | None:
-    if text is None:
-        return None
-    import re
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
-    unit = m.group(2).upper() if m else None
-    if m is None or unit not in _SIZE_UNITS or float(m.group(1)) * _SIZE_UNITS[unit] < 1:
-        raise click.BadParameter(f"{text!r} is not a size like 20000, 20KB, 1.5MB or 64KiB")
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    from .units import parse_size
+    try:
+        return None if text is None else parse_size(text)
+    except AecError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 def _batch_options(fn):

@@ -26,7 +26,6 @@ import html
 import io
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,36 +34,12 @@ import click
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
+from .units import parse_box, parse_size  # noqa: F401 (parse_size is part of this API)
 from .errors import InputError
 
-SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "KIB": 1024, "MIB": 1024**2}
 VIEW_WIDTH = 384  # full views in the PNG are downscaled to at most this width
 ZOOM_FACTOR = 4  # default nearest-neighbour upscale of the zoomed crop
 PSNR_CAP = 100.0  # identical images: no lossy point reaches this
-
-
-# --------------------------------------------------------------------------------- arguments
-def parse_size(text: str) -> int:
-    """Bytes from '20000', '20KB', '20kB', '1.5MB', '64KiB' (KB = 1000 bytes, KiB = 1024)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-    unit = m.group(2).upper() if m else None
-    if m is None or unit not in SIZE_UNITS:
-        raise InputError(f"{text!r} is not a size like 20000, 20KB, 1.5MB or 64KiB")
-    size = math.floor(float(m.group(1)) * SIZE_UNITS[unit] + 1e-9)
-    if size < 1:
-        raise InputError(f"size {text!r} is less than one byte")
-    return size
-
-
-def parse_zoom(text: str) -> tuple[int, int, int, int]:
-    """(x, y, w, h) from 'x,y,w,h' (pixels of the original image)."""
-    parts = str(text).replace(" ", "").split(",")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        raise InputError(f"zoom {text!r} is not x,y,w,h (four whole numbers, e.g. 300,120,96,64)")
-    x, y, w, h = map(int, parts)
-    if w < 1 or h < 1:
-        raise InputError(f"zoom {text!r}: width and height must be at least 1")
-    return x, y, w, h
 
 
 # --------------------------------------------------------------------------------- measuring
@@ -284,7 +259,7 @@ def compare(image, *, size: int | str | None = None, bpp: float | None = None,
         region = most_detailed_region(np.asarray(img), max(1, round(view_w / factor)),
                                       max(1, round(view_h / factor)))
     else:
-        x, y, zw, zh = parse_zoom(zoom) if isinstance(zoom, str) else tuple(map(int, zoom))
+        x, y, zw, zh = parse_box(zoom, "zoom") if isinstance(zoom, str) else tuple(map(int, zoom))
         if x < 0 or y < 0 or zw < 1 or zh < 1 or x + zw > w or y + zh > h:
             raise InputError(f"zoom {x},{y},{zw},{zh} is not inside the {w}x{h} image")
         region = (x, y, zw, zh)
@@ -526,7 +501,7 @@ def _click_zoom(ctx, param, value):
     if value is None:
         return None
     try:
-        return parse_zoom(value)
+        return parse_box(value, "zoom")
     except InputError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -590,6 +565,6 @@ def describe(e: Entry) -> str:
     return f"{e.codec:<8} {e.note}"
 
 
-__all__ = ["compare", "Comparison", "Entry", "parse_size", "parse_zoom", "psnr",
+__all__ = ["compare", "Comparison", "Entry", "parse_size", "psnr",
            "most_detailed_region", "largest_within", "default_codecs", "describe",
            "compare_command"]

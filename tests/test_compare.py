@@ -30,29 +30,6 @@ def result(tiny, codec):
     return cmp.compare(tiny, size=TARGET, codecs=cmp.default_codecs(codec), name="tiny <crop>")
 
 
-# ------------------------------------------------------------------------------------- parsing
-@pytest.mark.parametrize("text, size", [
-    ("20000", 20000), ("20KB", 20000), ("20kB", 20000), ("20kb", 20000), ("20 KB", 20000),
-    ("1.5MB", 1_500_000), ("64KiB", 65536), ("2MiB", 2 * 1024**2), ("512B", 512), ("0.5KB", 500),
-])
-def test_parse_size(text, size):
-    assert cmp.parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "KB", "20GB", "-5KB", "0", "0.0001KB", "1e3", "20 K B"])
-def test_parse_size_rejects(text):
-    with pytest.raises(InputError):
-        cmp.parse_size(text)
-
-
-def test_parse_zoom():
-    assert cmp.parse_zoom("10,20,30,40") == (10, 20, 30, 40)
-    assert cmp.parse_zoom(" 1, 2, 3, 4") == (1, 2, 3, 4)
-    for bad in ("1,2,3", "1,2,3,x", "1,2,0,4", "-1,2,3,4", "1,2,3,4,5"):
-        with pytest.raises(InputError):
-            cmp.parse_zoom(bad)
-
-
 # ------------------------------------------------------------------------------------- search
 def test_largest_within():
     def encode(q):
