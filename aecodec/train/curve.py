@@ -1,6 +1,10 @@
 """Plot training progress per CPU-minute from run logs (needs matplotlib, the `bench` extra).
 
     python -m aecodec.train.curve runs/hp1/log.jsonl --out weights/training_curve.png
+    python -m aecodec.train.curve runs/hp1/log.jsonl runs/hp2/log.jsonl --chain --out ...
+
+With --chain the logs are successive runs of one model (each resumed from the last), drawn on
+one axis of cumulative training minutes.
 """
 from __future__ import annotations
 
@@ -25,21 +29,27 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("logs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--chain", action="store_true",
+                   help="successive runs of one model: one axis of cumulative minutes")
     args = p.parse_args(argv)
     fig, (ax_psnr, ax_eval) = plt.subplots(1, 2, figsize=(11, 4))
-    for log in args.logs:
+    ax_bpp = ax_psnr.twinx()
+    ax_bpp.set_ylabel("train bpp (dotted)")
+    offset = 0.0
+    for k, log in enumerate(args.logs):
         train, evals = read_log(log)
         label = log.parent.name
-        ax_psnr.plot([r["minutes"] for r in train], [r["psnr"] for r in train], label=f"{label} PSNR")
-        ax_bpp = ax_psnr.twinx()
-        ax_bpp.plot([r["minutes"] for r in train], [r["bpp"] for r in train], "C1", alpha=0.6)
-        ax_bpp.set_ylabel("train bpp (orange)")
+        minutes = [offset + r["minutes"] for r in train]
+        ax_psnr.plot(minutes, [r["psnr"] for r in train], f"C{k}", label=f"{label} PSNR")
+        ax_bpp.plot(minutes, [r["bpp"] for r in train], f"C{k}:", alpha=0.6)
         levels = sorted({e["level"] for r in evals for e in r["eval"]})
         for i, level in enumerate(levels):
-            pts = [(r["minutes"], e["psnr"], e["bpp"]) for r in evals for e in r["eval"]
+            pts = [(offset + r["minutes"], e["psnr"], e["bpp"]) for r in evals for e in r["eval"]
                    if e["level"] == level]
-            ax_eval.plot([m for m, _, _ in pts], [v for _, v, _ in pts], "o-", color=f"C{i}",
-                         label=f"{label} level {level} (last {pts[-1][2]:.2f} bpp)")
+            ax_eval.plot([m for m, _, _ in pts], [v for _, v, _ in pts], "os^"[k % 3] + "-",
+                         color=f"C{i}", label=f"{label} level {level} (last {pts[-1][2]:.2f} bpp)")
+        if args.chain and train:
+            offset += max(r["minutes"] for r in train + evals)
     ax_psnr.set_xlabel("training minutes (2 CPU cores)")
     ax_psnr.set_ylabel("train PSNR (dB), mixed levels")
     ax_psnr.grid(alpha=0.3)
