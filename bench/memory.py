@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .outputs import first_png, write_results
+
 # (key, width, height): Kodak as published, 4K UHD, and 3:2 camera frames of 4, 16 and
 # 100 megapixels (above Pillow's and aecodec's default 89 Mpx limit, which the bench lifts).
 SIZES = [("kodak", 768, 512), ("4k", 3840, 2160), ("4mpx", 2448, 1632), ("16mpx", 4896, 3264),
@@ -64,7 +66,7 @@ def child(op: str, codec_name: str, src: str, size: str, quality, bits: str, thr
 
 def run(data: Path, out: Path, codec: str = "aecodec", quality=55, threads: int = 1,
         sizes=SIZES, log=print) -> dict:
-    src = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[0]
+    src = first_png(data)
     rows, skipped = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for label, w, h in sizes:
@@ -88,10 +90,7 @@ def run(data: Path, out: Path, codec: str = "aecodec", quality=55, threads: int 
                 break
     res = {"codec": codec, "quality": quality, "threads": threads, "source": src.name,
            "rows": rows, "skipped": skipped}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "memory.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "memory.md").write_text(markdown(res))
-    return res
+    return write_results(out, "memory", res, markdown)
 
 
 def markdown(res: dict) -> str:

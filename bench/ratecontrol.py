@@ -7,9 +7,10 @@ cannot be met by any setting and is reported as out of range, not as an error).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
+
+from .outputs import write_results
 
 TARGETS = (0.25, 0.5, 0.75, 1.0)
 
@@ -42,10 +43,7 @@ def run(data: Path, out: Path, targets=TARGETS, log=print) -> dict:
     res = {"model": codec.model.model_id, "targets": list(targets), "rows": rows,
            "max_abs_error": max(abs(r["error"]) for r in checked) if checked else None,
            "out_of_range": len(rows) - len(checked)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ratecontrol.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "ratecontrol.md").write_text(markdown(res))
-    return res
+    return write_results(out, "ratecontrol", res, markdown)
 
 
 def markdown(res: dict) -> str:

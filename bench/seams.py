@@ -7,11 +7,12 @@ same way (overlapping windows), so this isolates what tiling the *file* costs.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .outputs import first_png, write_results
 
 
 def psnr(a, b) -> float:
@@ -25,7 +26,7 @@ def run(data: Path, out: Path, width: int, height: int, qualities=(25, 70), log=
     import aecodec
     from aecodec import container
 
-    src = sorted(p for p in Path(data).iterdir() if p.suffix.lower() == ".png")[0]
+    src = first_png(data)
     with Image.open(src) as im:
         img = im.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
     rows = []
@@ -50,10 +51,7 @@ def run(data: Path, out: Path, width: int, height: int, qualities=(25, 70), log=
             f"{row['untiled']['psnr']:.3f} dB: difference {row['psnr_difference_db']:+.3f} dB")
         rows.append(row)
     res = {"source": src.name, "width": width, "height": height, "rows": rows}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "seams.json").write_text(json.dumps(res, indent=1) + "\n")
-    (out / "seams.md").write_text(markdown(res))
-    return res
+    return write_results(out, "seams", res, markdown)
 
 
 def markdown(res: dict) -> str:

@@ -1,0 +1,22 @@
+"""What the smaller bench commands share: their input image and how results are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def first_png(folder: Path) -> Path:
+    """The folder's first PNG by name: the source image a size sweep upscales."""
+    files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png")
+    if not files:
+        raise SystemExit(f"no PNG images in {folder}")
+    return files[0]
+
+
+def write_results(out: Path, stem: str, res: dict, markdown) -> dict:
+    """OUT/STEM.json (the data) and OUT/STEM.md (markdown(res)); returns res."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (out / f"{stem}.md").write_text(markdown(res))
+    return res
