@@ -114,6 +114,18 @@ def _parse_size(text: str | None) -> int | None:
         raise click.BadParameter(str(exc)) from None
 
 
+def target_options(fn):
+    """-q/--quality, --bpp and --size: what a compress command aims at (one of them)."""
+    fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
+                      help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "
+                           "quality).")(fn)
+    fn = click.option("--bpp", type=click.FloatRange(0, min_open=True), default=None,
+                      help="Target bits per pixel of the whole file (chooses the quality).")(fn)
+    fn = click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
+                      show_default=True, help="0 (smallest) .. 100 (best); continuous.")(fn)
+    return fn
+
+
 def _batch_options(fn):
     fn = click.option("-j", "--jobs", type=click.IntRange(1), default=None,
                       help="Parallel worker processes in batch mode (default: all cores).")(fn)
@@ -189,12 +201,7 @@ def main():
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_batch_options
-@click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
-              show_default=True, help="0 (smallest) .. 100 (best); continuous.")
-@click.option("--bpp", type=click.FloatRange(0, min_open=True), default=None,
-              help="Target bits per pixel of the whole file (chooses the quality).")
-@click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
-              help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the quality).")
+@target_options
 @click.option("--tile-size", type=click.IntRange(0, 65472), default=1024, show_default=True,
               help="Code images larger than this in independent tiles of this side (a "
                    "multiple of 64); 0 never tiles. Tiles bound memory and speed up --crop.")

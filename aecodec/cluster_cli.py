@@ -32,8 +32,7 @@ def cluster():
 
 # Imported after `cluster` exists: aecodec.cli imports this module in its last line, and this
 # order works whichever of the two is imported first (or run with `python -m aecodec.cli`).
-from .cli import _format_for, _limit_options, _limits, _parse_size, _run, finish, progress  # noqa: E402
-from .codec import DEFAULT_QUALITY  # noqa: E402
+from .cli import _format_for, _limit_options, _limits, _run, finish, progress, target_options  # noqa: E402
 from .errors import AecError  # noqa: E402
 
 
@@ -104,12 +103,7 @@ def _go(kind: str, inputs, output_dir: str, scheduler, local, files_from, run_kw
 
 @cluster.command("compress")
 @_cluster_options
-@click.option("-q", "--quality", type=click.FloatRange(0, 100), default=DEFAULT_QUALITY,
-              show_default=True, help="0 (smallest) .. 100 (best); continuous.")
-@click.option("--bpp", type=click.FloatRange(0, min_open=True), default=None,
-              help="Target bits per pixel of each file (chooses the quality).")
-@click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
-              help="Largest file size, e.g. 20KB (chooses the quality).")
+@target_options
 @click.option("--model", "model_id", default=None, help="Model id of the weights (default: the default).")
 @_limit_options
 def compress_cmd(inputs, output_dir, scheduler, local, files_from, force, batch_size, quality, bpp,
