@@ -32,6 +32,16 @@ def small(sample) -> Image.Image:
     return sample.crop((300, 100, 556, 292))
 
 
+@pytest.fixture()
+def run():
+    """The `aecodec` command in-process (click's runner): run("compress", src, dst, "-q", 40)."""
+    from click.testing import CliRunner
+
+    from aecodec.cli import main
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
 def psnr(a, b) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

@@ -1,17 +1,6 @@
 """The command line through click's runner: happy paths, one-line errors, safe outputs."""
 import pytest
-from click.testing import CliRunner
 
-from aecodec.cli import main
-
-
-@pytest.fixture()
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return invoke
 
 
 @pytest.fixture()

@@ -5,11 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image, features
 
 from aecodec import compare as cmp
-from aecodec.cli import main
 from aecodec.container import read_header
 from aecodec.errors import InputError
 from conftest import ROOT, psnr
@@ -125,12 +123,6 @@ def test_html_is_self_contained(result):
 
 
 # ------------------------------------------------------------------------------------- command
-@pytest.fixture()
-def run():
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
 @pytest.fixture()
 def png(tiny, tmp_path):
     path = tmp_path / "in.png"

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import aecodec
 from aecodec import codec as codec_mod
 from aecodec import container, entropy
-from aecodec.cli import PART_SUFFIX, main, write_atomic
+from aecodec.cli import PART_SUFFIX, write_atomic
 from aecodec.errors import OutputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +38,6 @@ def rewrite(data: bytes, **changes) -> bytes:
     streams.update({k: changes.pop(k) for k in list(changes) if k in streams})
     header = dataclasses.replace(f.header, **changes)
     return container.encode_file(header, streams["z_stream"], streams["y_stream"], streams["alpha"])
-
-
-@pytest.fixture()
-def run():
-    runner = CliRunner()
-
-    def invoke(*args):
-        return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
-    return invoke
 
 
 def one_error_line(output: str) -> str:
