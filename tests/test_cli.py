@@ -2,7 +2,6 @@
 import pytest
 
 
-
 @pytest.fixture()
 def png(small, tmp_path):
     path = tmp_path / "in.png"
