@@ -2,6 +2,7 @@
 
 Encoder:  x -> g_a -> y*gain -> h_a -> z -> round -> [z stream]
           z_hat -> exact h_s -> (mean, scale index) -> round(y - mean) -> [y stream]
+          (with channel context, slice by slice: aecodec.y_coding)
 Decoder:  [z stream] -> z_hat -> exact h_s -> [y stream] -> y_hat = symbols + mean
           -> y_hat * inverse gain -> g_s -> crop -> 8-bit pixels
 
@@ -28,6 +29,7 @@ from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # no
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
 from .tiling import LATENT, Box
+from .y_coding import decode_y, encode_y
 
 DEFAULT_QUALITY = 50.0
 STRIDE = tiling.ALIGN  # total downsampling of z; images are padded to a multiple of it
@@ -80,11 +82,6 @@ def parse_region(region, width: int, height: int) -> Box:
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
         raise InputError(f"region x={x} y={y} w={w} h={h} is not inside the {width}x{height} image")
     return Box(x, y, x + w, y + h)
-
-
-def _hyper_decode(lm: weights.LoadedModel, z: np.ndarray):
-    mean, log_scale = lm.h_s(z)
-    return mean, scale_indexes(log_scale, lm.thresholds)
 
 
 def _window(rgb: np.ndarray, box: Box) -> np.ndarray:
@@ -201,10 +198,9 @@ class Codec:
             y = p.features[None, :, b.y0:b.y1, b.x0:b.x1] * gain
             z = net.h_a(y.to(self.device))[0].cpu().numpy()
             z_sym = np.clip(np.rint(z), entropy.VALUE_MIN, entropy.VALUE_MAX).astype(np.int64)
-            mean, rows = _hyper_decode(lm, z_sym)
-            y_sym = np.rint(y[0].double().numpy() - mean / 2**ACT_BITS).astype(np.int64)
+            mean, log_scale = lm.h_s(z_sym)
             z_parts.append(entropy.encode(z_sym, z_rows(z_sym.shape), lm.z_tables))
-            y_parts.append(entropy.encode(y_sym, rows, lm.y_tables))
+            y_parts.append(encode_y(lm, y[0].double().numpy(), mean, log_scale)[0])
         lengths = [(len(z), len(y)) for z, y in zip(z_parts, y_parts)]
         return container.encode_file(header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk,
                                      tile_lengths=lengths if tile else None)
@@ -277,14 +273,16 @@ class Codec:
         b = box.scaled(STRIDE)
         z_shape = (lm.config.n, b.height, b.width)
         z = decode_stream("ZSTR" + where, zs, z_rows(z_shape), lm.z_tables).reshape(z_shape)
-        mean, rows = _hyper_decode(lm, z)
-        # now that every y symbol's table is known, the lower bound can be exact
-        y_bits = min_bits_per_row(lm.y_tables)
-        counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
-        check_stream("YSTR" + where, ys, rows.size, float(counts @ y_bits),
-                     f"a {f.header.width}x{f.header.height} image")
-        y = decode_stream("YSTR" + where, ys, rows.ravel(), lm.y_tables).reshape(mean.shape)
-        return Symbols(z, y, mean, rows)
+        mean, log_scale = lm.h_s(z)
+        if lm.context is None:
+            # every y symbol's table is known before reading: the lower bound can be exact
+            rows = scale_indexes(log_scale, lm.thresholds)
+            y_bits = min_bits_per_row(lm.y_tables)
+            counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
+            check_stream("YSTR" + where, ys, rows.size, float(counts @ y_bits),
+                         f"a {f.header.width}x{f.header.height} image")
+        y, y_mean, y_rows = decode_y(lm, "YSTR" + where, ys, mean, log_scale)
+        return Symbols(z, y, y_mean, y_rows)
 
     def decode_symbols(self, data) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
         """The file, its model and the symbols of every tile in raster order (one tile when

@@ -12,7 +12,9 @@ Stream layout (what a decoder must mirror):
    the row's last entry, ESCAPE.
 2. Then every escaped value, in the same order, clipped to the declared range
    [VALUE_MIN, VALUE_MAX] and coded with a uniform model over that range.
-3. The compressed words are written as little-endian uint32.
+3. A stream may hold several such parts one after the other (the channel-context model codes
+   y slice by slice, and the tables of a slice depend on the slices before it).
+4. The compressed words are written as little-endian uint32.
 """
 from __future__ import annotations
 
@@ -105,49 +107,77 @@ def _check_rows(rows: np.ndarray, tables: TableSet) -> np.ndarray:
     return rows
 
 
+class StreamEncoder:
+    """One range-coded stream made of parts, each a set of symbols with their rows; a decoder
+    reads the parts back in the same order. A stream of one part is what `encode` writes."""
+
+    def __init__(self):
+        self._coder = constriction.stream.queue.RangeEncoder()
+
+    def encode(self, symbols: np.ndarray, rows: np.ndarray, tables: TableSet) -> None:
+        symbols = np.clip(np.asarray(symbols, dtype=np.int64).ravel(), VALUE_MIN, VALUE_MAX)
+        rows = _check_rows(rows, tables)
+        order, groups = _groups(rows, tables.rows)
+        escaped = []
+        for r, a, b in groups:
+            values = symbols[order[a:b]] - tables.offsets[r]
+            outside = (values < 0) | (values >= tables.lengths[r])
+            values[outside] = tables.lengths[r]
+            self._coder.encode(values.astype(np.int32), tables.model(r))
+            escaped.append(symbols[order[a:b]][outside])
+        escaped = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+        if escaped.size:
+            self._coder.encode((escaped - VALUE_MIN).astype(np.int32), _UNIFORM)
+
+    def data(self) -> bytes:
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class StreamDecoder:
+    """Reads the parts of a `StreamEncoder` stream; the rows of each part may depend on the
+    symbols of the parts before it (that is how a context model decodes)."""
+
+    def __init__(self, data: bytes):
+        if len(data) % 4:
+            raise DecodeError("entropy stream length is not a multiple of 4 bytes")
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        try:
+            self._coder = constriction.stream.queue.RangeDecoder(words)
+        except Exception as exc:
+            raise DecodeError(f"entropy stream is corrupt: {exc}") from None
+
+    def decode(self, rows: np.ndarray, tables: TableSet) -> np.ndarray:
+        rows = _check_rows(rows, tables)
+        order, groups = _groups(rows, tables.rows)
+        symbols = np.empty(rows.size, dtype=np.int64)
+        try:
+            escape_positions = []
+            for r, a, b in groups:
+                values = np.asarray(self._coder.decode(tables.model(r), int(b - a)), dtype=np.int64)
+                pos = order[a:b]
+                symbols[pos] = values + tables.offsets[r]
+                escape_positions.append(pos[values == tables.lengths[r]])
+            escape_positions = np.concatenate(escape_positions) if escape_positions else []
+            if len(escape_positions):
+                values = np.asarray(self._coder.decode(_UNIFORM, len(escape_positions)), dtype=np.int64)
+                symbols[escape_positions] = values + VALUE_MIN
+        except DecodeError:
+            raise
+        except Exception as exc:  # constriction reports corrupt input as ValueError/AssertionError
+            raise DecodeError(f"entropy stream is corrupt: {exc}") from None
+        return symbols
+
+
+_UNIFORM = constriction.stream.model.Uniform(VALUE_MAX - VALUE_MIN + 1)
+
+
 def encode(symbols: np.ndarray, rows: np.ndarray, tables: TableSet) -> bytes:
-    """Integer symbols, each with its table row, -> bytes."""
-    symbols = np.clip(np.asarray(symbols, dtype=np.int64).ravel(), VALUE_MIN, VALUE_MAX)
-    rows = _check_rows(rows, tables)
-    order, groups = _groups(rows, tables.rows)
-    encoder = constriction.stream.queue.RangeEncoder()
-    escaped = []
-    for r, a, b in groups:
-        values = symbols[order[a:b]] - tables.offsets[r]
-        outside = (values < 0) | (values >= tables.lengths[r])
-        values[outside] = tables.lengths[r]
-        encoder.encode(values.astype(np.int32), tables.model(r))
-        escaped.append(symbols[order[a:b]][outside])
-    escaped = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
-    if escaped.size:
-        uniform = constriction.stream.model.Uniform(VALUE_MAX - VALUE_MIN + 1)
-        encoder.encode((escaped - VALUE_MIN).astype(np.int32), uniform)
-    return encoder.get_compressed().astype("<u4").tobytes()
+    """Integer symbols, each with its table row, -> bytes (a stream of one part)."""
+    encoder = StreamEncoder()
+    encoder.encode(symbols, rows, tables)
+    return encoder.data()
 
 
 def decode(data: bytes, rows: np.ndarray, tables: TableSet) -> np.ndarray:
     """Inverse of `encode`: bytes and the rows of every position -> int64 symbols."""
-    if len(data) % 4:
-        raise DecodeError("entropy stream length is not a multiple of 4 bytes")
-    rows = _check_rows(rows, tables)
-    order, groups = _groups(rows, tables.rows)
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    symbols = np.empty(rows.size, dtype=np.int64)
-    try:
-        decoder = constriction.stream.queue.RangeDecoder(words)
-        escape_positions = []
-        for r, a, b in groups:
-            values = np.asarray(decoder.decode(tables.model(r), int(b - a)), dtype=np.int64)
-            pos = order[a:b]
-            symbols[pos] = values + tables.offsets[r]
-            escape_positions.append(pos[values == tables.lengths[r]])
-        escape_positions = np.concatenate(escape_positions) if escape_positions else []
-        if len(escape_positions):
-            uniform = constriction.stream.model.Uniform(VALUE_MAX - VALUE_MIN + 1)
-            values = np.asarray(decoder.decode(uniform, len(escape_positions)), dtype=np.int64)
-            symbols[escape_positions] = values + VALUE_MIN
-    except DecodeError:
-        raise
-    except Exception as exc:  # constriction reports corrupt input as ValueError/AssertionError
-        raise DecodeError(f"entropy stream is corrupt: {exc}") from None
-    return symbols
+    return StreamDecoder(data).decode(rows, tables)

@@ -1,4 +1,4 @@
-"""h_s in exact integer arithmetic: the numbers the entropy coder depends on.
+"""h_s and the context networks in exact integer arithmetic: the numbers the coder depends on.
 
 A float hyper-synthesis gives slightly different outputs on different CPUs, GPUs, thread
 counts and library versions; one flipped scale index desynchronizes the coder and the rest
@@ -7,7 +7,8 @@ of the file decodes to garbage (CompressAI issues #279, #235). Here every weight
 in float64, which adds integers exactly - in any order - while every partial sum stays below
 2**53. Between layers, floor(acc / 2**WEIGHT_BITS) is exact too (a power-of-two division).
 The outputs are integer means (in units of 2**-ACT_BITS) and integer log-scales snapped to a
-table index by integer comparison.
+table index by integer comparison. The channel-context networks (aecodec.context) are
+conv/ReLU stacks too and run the same way.
 """
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class IntLayer:
     relu: bool
 
 
-class ExactHyperSynthesis:
+class ExactConvStack:
+    """A conv / transposed-conv / ReLU stack on integer weights and activations."""
+
     def __init__(self, layers: list[IntLayer]):
         self.layers = layers
         # Worst-case growth per layer (sum of |w| over one output), used to bound sums.
@@ -44,9 +47,9 @@ class ExactHyperSynthesis:
                        for l in layers]
 
     @classmethod
-    def from_float(cls, h_s: nn.Sequential) -> "ExactHyperSynthesis":
+    def from_float(cls, stack: nn.Sequential):
         layers = []
-        mods = list(h_s)
+        mods = list(stack)
         for i, mod in enumerate(mods):
             if isinstance(mod, nn.ReLU):
                 continue
@@ -61,14 +64,16 @@ class ExactHyperSynthesis:
     def arrays(self, prefix: str = "h_s") -> dict[str, np.ndarray]:
         out = {}
         for i, l in enumerate(self.layers):
-            out[f"{prefix}.{i}.weight"] = l.weight.numpy().astype(np.int32)
+            # int16 where the integers fit (most do: |w| < 8 at scale 2**12), else int32
+            small = float(l.weight.abs().max()) < 2**15
+            out[f"{prefix}.{i}.weight"] = l.weight.numpy().astype(np.int16 if small else np.int32)
             out[f"{prefix}.{i}.bias"] = l.bias.numpy().astype(np.int64)
             out[f"{prefix}.{i}.meta"] = np.array(
                 [l.transposed, l.stride, l.padding, l.output_padding, l.relu], dtype=np.int32)
         return out
 
     @classmethod
-    def from_arrays(cls, arrays, prefix: str = "h_s") -> "ExactHyperSynthesis":
+    def from_arrays(cls, arrays, prefix: str = "h_s"):
         layers = []
         i = 0
         while f"{prefix}.{i}.weight" in arrays:
@@ -80,13 +85,13 @@ class ExactHyperSynthesis:
         return cls(layers)
 
     @torch.no_grad()
-    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Integer z (C, h, w) -> integer (mean, log-scale) of y, each (M, 4h, 4w), scale 2**-ACT_BITS."""
-        a = torch.from_numpy(np.asarray(z, dtype=np.float64) * 2**ACT_BITS)[None]
+    def run(self, a: torch.Tensor) -> torch.Tensor:
+        """Integer activations (1, C, h, w) in float64, scale 2**ACT_BITS -> the same for the
+        output. Raises DecodeError rather than leave the exact range."""
         for layer, gain in zip(self.layers, self._gains):
             # Bound the largest possible partial sum before computing it.
             if float(a.abs().max()) * gain + float(layer.bias.abs().max()) >= EXACT_LIMIT:
-                raise DecodeError("hyper-latent values too large for exact decoding")
+                raise DecodeError("latent values too large for exact decoding")
             if layer.transposed:
                 acc = F.conv_transpose2d(a, layer.weight, layer.bias, layer.stride,
                                          layer.padding, layer.output_padding)
@@ -95,6 +100,13 @@ class ExactHyperSynthesis:
             if layer.relu:
                 acc = acc.clamp_min(0)
             a = torch.div(acc, 2**WEIGHT_BITS, rounding_mode="floor")
+        return a
+
+
+class ExactHyperSynthesis(ExactConvStack):
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Integer z (C, h, w) -> integer (mean, log-scale) of y, each (M, 4h, 4w), scale 2**-ACT_BITS."""
+        a = self.run(torch.from_numpy(np.asarray(z, dtype=np.float64) * 2**ACT_BITS)[None])
         mean, log_scale = a[0].numpy().astype(np.int64).reshape(2, -1, *a.shape[2:])
         return mean, log_scale
 

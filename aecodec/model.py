@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from .nn.context import ChannelContext
 from .nn.factorized import FactorizedDensity
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
 
@@ -31,6 +32,10 @@ class ModelConfig:
     # Rate-distortion trade-offs of the trained levels: loss = lambda * 255^2 * MSE + bpp.
     lambdas: tuple[float, ...] = field(
         default=(0.0012, 0.0024, 0.0048, 0.0096, 0.0192, 0.0384, 0.0768, 0.1536))
+    # Channel-wise context (aecodec.nn.context): number of y slices, 0 for the plain
+    # hyperprior, and the hidden widths of each slice network.
+    slices: int = 0
+    context_hidden: tuple[int, ...] = (96, 64)
 
     @property
     def levels(self) -> int:
@@ -39,11 +44,15 @@ class ModelConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["lambdas"] = list(self.lambdas)
+        d["context_hidden"] = list(self.context_hidden)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]))
+        # slices / context_hidden are absent from the configs of plain hyperprior weights
+        return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
+                   slices=int(d.get("slices", 0)),
+                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (96, 64))))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -88,6 +97,8 @@ class HyperpriorModel(nn.Module):
         self.h_a = hyper_analysis(n, m)
         self.h_s = hyper_synthesis(n, m)
         self.z_density = FactorizedDensity(n)
+        self.context = ChannelContext(m, config.slices, config.context_hidden) \
+            if config.slices else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
         log_lam = torch.log(torch.tensor(config.lambdas))
@@ -126,14 +137,31 @@ class HyperpriorModel(nn.Module):
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             params = self.h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
-        y = y.float()
-        y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        bits_y = -torch.log2(gaussian_likelihood(y_noisy, mu, log_sigma))
-        y_hat = round_ste(y - mu) + mu
+        bits_y, y_hat = self.code_y(y.float(), mu, log_sigma)
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             x_hat = self.g_s(y_hat * inv_gain)
         return {
             "x_hat": x_hat.float(),
-            "bits": bits_y.sum(dim=(1, 2, 3)) + bits_z.sum(dim=(1, 2, 3)),
+            "bits": bits_y + bits_z.sum(dim=(1, 2, 3)),
             "bits_z": bits_z.sum(dim=(1, 2, 3)),
         }
+
+    def code_y(self, y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
+               noise: bool = True):
+        """Bits per sample of y under the hyperprior's (mu, log_sigma), refined slice by slice
+        by the channel context when there is one, and y_hat (rounded around the mean).
+        The rate is measured on y plus uniform noise (training) or on y_hat (noise=False)."""
+        y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else None
+        s = self.context.size if self.context is not None else y.shape[1]
+        bits, decoded = 0.0, []
+        for k in range(y.shape[1] // s):
+            part = slice(k * s, (k + 1) * s)
+            if self.context is None:
+                mean_k, scale_k = mu, log_sigma
+            else:
+                mean_k, scale_k = self.context.slice_params(k, mu, log_sigma, decoded)
+            y_hat_k = round_ste(y[:, part] - mean_k) + mean_k
+            at = y_rate[:, part] if noise else y_hat_k
+            bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(dim=(1, 2, 3))
+            decoded.append(y_hat_k)
+        return bits, torch.cat(decoded, dim=1)

@@ -12,6 +12,7 @@ the information of its symbols, at least -log2(largest probability of the row) e
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -47,15 +48,22 @@ def check_stream(name: str, data: bytes, n_symbols: int, min_bits: float, size: 
             "crafted file)")
 
 
-def decode_stream(name: str, data: bytes, rows: np.ndarray, tables: entropy.TableSet) -> np.ndarray:
+@contextmanager
+def reading(name: str):
+    """Turns a failure of the range decoder inside the block into a DecodeError naming `name`."""
     try:
-        return entropy.decode(data, rows, tables)
+        yield
     except AecError:
         raise
     except BaseException as exc:  # a Rust panic surfaces as pyo3's PanicException(BaseException)
         if type(exc).__name__ != "PanicException":
             raise
         raise DecodeError(f"{name} is corrupt (the range decoder failed: {exc})") from None
+
+
+def decode_stream(name: str, data: bytes, rows: np.ndarray, tables: entropy.TableSet) -> np.ndarray:
+    with reading(name):
+        return entropy.decode(data, rows, tables)
 
 
 def z_rows(shape) -> np.ndarray:

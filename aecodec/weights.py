@@ -23,10 +23,11 @@ from .entropy import TableSet
 from .errors import UnknownModelError
 from .exact import ExactHyperSynthesis
 from .model import HyperpriorModel, ModelConfig
+from .y_coding import ExactContext
 
 MANIFEST = "manifest.json"
 SCALE_TABLE_SIZE = 64
-# Parameters shipped as floats (h_s ships as integers, see aecodec.exact).
+# Parameters shipped as floats (h_s and the context networks ship as integers, aecodec.exact).
 FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain", "z_density.")
 
 
@@ -84,6 +85,7 @@ class LoadedModel:
     z_tables: TableSet
     y_tables: TableSet
     thresholds: np.ndarray
+    context: ExactContext | None  # the integer slice networks of a channel-context model
 
     @property
     def hash8(self) -> bytes:
@@ -102,7 +104,7 @@ def load(model_id: str | None = None) -> LoadedModel:
         if name.startswith(FLOAT_PREFIXES):
             state[name] = torch.from_numpy(arrays[name].astype(np.float32))
     net.load_state_dict(state)
-    net.h_s = None  # decoding uses the exact integer h_s only
+    net.h_s = net.context = None  # decoding uses the exact integer networks only
     net.eval().requires_grad_(False)
     # NHWC weights: oneDNN's CPU (transposed) convolutions run them 1.2-1.7x faster (g_s of a
     # Kodak image: 0.84 -> 0.60 s on one thread); the arithmetic is the same up to rounding.
@@ -110,7 +112,9 @@ def load(model_id: str | None = None) -> LoadedModel:
     return LoadedModel(model_id, manifest(root)["models"][model_id]["sha256"], config, net,
                        ExactHyperSynthesis.from_arrays(arrays, "h_s"),
                        TableSet.from_arrays(arrays, "z"), TableSet.from_arrays(arrays, "y"),
-                       arrays["y.thresholds"].astype(np.int64))
+                       arrays["y.thresholds"].astype(np.int64),
+                       ExactContext.from_arrays(arrays, config.slices, config.m)
+                       if config.slices else None)
 
 
 def find(model_id: str, hash8: bytes) -> LoadedModel:

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
-from ..exact import ACT_BITS, WEIGHT_BITS, ExactHyperSynthesis, scale_thresholds
+from ..exact import ACT_BITS, WEIGHT_BITS, ExactConvStack, ExactHyperSynthesis, scale_thresholds
 from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel, ModelConfig
 from ..weights import FLOAT_PREFIXES, SCALE_TABLE_SIZE, config_from_arrays
+from ..y_coding import ExactContext
 
 Z_GRID = 256  # z density sampled on [-Z_GRID, Z_GRID]
 TAIL = 1e-7  # probability mass left to the escape symbol on each side
@@ -68,6 +69,8 @@ def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
             dtype = np.float16 if name.startswith(("g_a.", "g_s.", "h_a.")) else np.float32
             arrays[name] = value.float().numpy().astype(dtype)
     arrays.update(ExactHyperSynthesis.from_float(model.h_s).arrays("h_s"))
+    if model.context is not None:
+        arrays.update(ExactContext.from_float(model.context).arrays())
     arrays.update(z_tables(model).arrays("z"))
     arrays.update(y_tables().arrays("y"))
     arrays["y.thresholds"] = scale_thresholds(SCALE_MIN, SCALE_MAX, SCALE_TABLE_SIZE)
@@ -91,6 +94,15 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     return digest
 
 
+def _load_integer_stack(seq: torch.nn.Sequential, stack: ExactConvStack) -> None:
+    """Float layers set to the values of shipped integer weights."""
+    convs = [m for m in seq if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    with torch.no_grad():
+        for mod, layer in zip(convs, stack.layers):
+            mod.weight.copy_(layer.weight / 2**WEIGHT_BITS)
+            mod.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
+
+
 def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
     """A trainable model from shipped weights (fine-tuning); h_s from its integer weights."""
     from ..weights import read_arrays
@@ -100,13 +112,12 @@ def load_float_model(path: str | Path, model_id: str | None = None) -> Hyperprio
     for name in state:
         if name.startswith(FLOAT_PREFIXES) and name in arrays:
             state[name] = torch.from_numpy(arrays[name].astype(np.float32))
-    hs = ExactHyperSynthesis.from_arrays(arrays, "h_s")
-    convs = [m for m in model.h_s if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     model.load_state_dict(state)
-    with torch.no_grad():
-        for mod, layer in zip(convs, hs.layers):
-            mod.weight.copy_(layer.weight / 2**WEIGHT_BITS)
-            mod.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
+    _load_integer_stack(model.h_s, ExactHyperSynthesis.from_arrays(arrays, "h_s"))
+    if model.context is not None:
+        exact = ExactContext.from_arrays(arrays, model.config.slices, model.config.m)
+        for net, stack in zip(model.context.nets, exact.nets):
+            _load_integer_stack(net, stack)
     return model
 
 

@@ -1,0 +1,146 @@
+"""Add a channel-wise context to shipped hyperprior weights and train only the context.
+
+    python -m aecodec.train.context --base weights --base-id hp-v3 --slices 6 --minutes 20 \\
+        --out runs/cc1
+    python -m aecodec.train.export runs/cc1/last.ckpt --model-id cc-v1
+
+The transforms, the gains and the hyperprior stay frozen, so the context can only change the
+rate of y (the reconstruction moves by at most the re-rounding around a better mean): the loss
+is the bits of y. That makes this the cheap part of the model ladder, worth running on a CPU:
+the analysis features g_a(x) of random crops are computed once, up front, and reused with a
+fresh level t and fresh noise every step, so a step costs only h_a, h_s and the slice networks
+at 1/16 of the image resolution. The slice networks start at zero (the hyperprior exactly),
+and the log shows the bits saved against the hyperprior on the same batch.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from ..model import HyperpriorModel, ModelConfig, gaussian_likelihood
+from .data import CropSampler, load_folder
+from .export import load_float_model
+from .loop import lr_at, save_checkpoint
+
+CKPT_SECONDS = 300
+
+
+def with_context(base: HyperpriorModel, slices: int, hidden: tuple[int, ...]) -> HyperpriorModel:
+    model = HyperpriorModel(dataclasses.replace(base.config, slices=slices, context_hidden=hidden))
+    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("context.") for k in missing)
+    return model
+
+
+@torch.no_grad()
+def features(model: HyperpriorModel, sampler: CropSampler, count: int, crop: int) -> torch.Tensor:
+    """g_a of `count` random crops, (count, M, crop/16, crop/16), kept in float16: half the
+    memory, and its 11-bit mantissa is far finer than the quantization that follows."""
+    out = []
+    for start in range(0, count, 16):
+        x = torch.from_numpy(sampler.batch(min(16, count - start), crop)).float().div_(255)
+        out.append(model.g_a(x).half())
+    return torch.cat(out)
+
+
+def main(argv=None) -> Path:
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.context", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--base", default="weights", help="weights folder of the hyperprior")
+    p.add_argument("--base-id", default=None, help="model id in it (default: its default)")
+    p.add_argument("--resume", default=None, help="a context checkpoint to continue")
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--out", default="runs/cc")
+    p.add_argument("--slices", type=int, default=6)
+    p.add_argument("--hidden", type=int, nargs="+", default=[96, 64])
+    p.add_argument("--crops", type=int, default=2048, help="crops whose features are cached")
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--minutes", type=float, default=20.0)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--log-every", type=int, default=100)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
+        model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
+        model.load_state_dict(ckpt["model"])
+    else:
+        model = with_context(load_float_model(args.base, args.base_id), args.slices,
+                             tuple(args.hidden))
+    model.requires_grad_(False).context.requires_grad_(True)
+    params = list(model.context.parameters())
+    opt = torch.optim.Adam(params, lr=args.lr)
+    if args.resume:
+        opt.load_state_dict(ckpt["opt"])
+    step = ckpt["state"]["step"] if args.resume else 0
+    t0 = time.time()
+    images = load_folder(args.data, min_side=64)
+    feats = features(model, CropSampler(images, seed=args.seed + step), args.crops, args.crop)
+    print(f"cached g_a features of {len(feats)} crops of {args.crop} px in "
+          f"{time.time() - t0:.0f} s; training {sum(p.numel() for p in params) / 1e6:.2f}M "
+          f"context parameters ({args.slices} slices)", flush=True)
+    levels, pixels = model.config.levels, args.crop**2
+    gen = torch.Generator().manual_seed(args.seed + step)
+    log = open(out / "log.jsonl", "a")
+    acc = {"bpp_y": 0.0, "bpp_y_hyper": 0.0, "n": 0}
+    t_start = t_log = last_ckpt = time.time()
+    path = out / "last.ckpt"
+    budget = args.minutes * 60
+    while True:
+        frac = (time.time() - t_start) / budget
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        idx = torch.randint(len(feats), (args.batch,), generator=gen)
+        t = torch.rand(args.batch, generator=gen) * (levels - 1)
+        gain, _ = model.gains(t)
+        with torch.no_grad():
+            y = feats[idx].float() * gain
+            mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
+            hyper_bits = -torch.log2(gaussian_likelihood(
+                y + torch.empty_like(y).uniform_(-0.5, 0.5), mu, log_sigma)).sum(dim=(1, 2, 3))
+        bits, _ = model.code_y(y, mu, log_sigma)
+        loss = bits.mean() / pixels
+        for g in opt.param_groups:
+            g["lr"] = lr_at(frac, args.lr, 0.02)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        acc["bpp_y"] += loss.item()
+        acc["bpp_y_hyper"] += hyper_bits.mean().item() / pixels
+        acc["n"] += 1
+        if step % args.log_every == 0:
+            n = acc.pop("n")
+            rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                   **{k: round(v / n, 4) for k, v in acc.items()},
+                   "saved": round(1 - acc["bpp_y"] / acc["bpp_y_hyper"], 4),
+                   "steps_per_s": round(n / (time.time() - t_log), 2)}
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            acc = {"bpp_y": 0.0, "bpp_y_hyper": 0.0, "n": 0}
+            t_log = time.time()
+        if time.time() - last_ckpt > CKPT_SECONDS:
+            save_checkpoint(path, model, opt, {"step": step})
+            last_ckpt = time.time()
+    save_checkpoint(path, model, opt, {"step": step})
+    log.close()
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""The channel-context model: cheap context training on a frozen hyperprior, exact slice-wise
+coding, and files that decode to the same symbols whatever splits the work."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import psnr
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A tiny hyperprior (a few steps) and a channel-context model trained on top of it,
+    exported side by side into one weights folder."""
+    from aecodec.train.context import main as context_main
+    from aecodec.train.export import main as export_main
+    from aecodec.train.loop import main as train_main
+    tmp = tmp_path_factory.mktemp("ctx")
+    data = tmp / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        smooth = np.kron(rng.integers(0, 256, (10, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8)
+        Image.fromarray(smooth).save(data / f"img{i}.png")
+    ckpt = train_main(["--data", str(data), "--out", str(tmp / "hp"), "--n", "8", "--m", "12",
+                       "--batch", "2", "--crop", "64", "--final-crop", "64", "--max-steps", "3",
+                       "--kodak", "", "--threads", "1"])
+    weights = tmp / "weights"
+    export_main([str(ckpt), "--model-id", "tiny-hp", "--out", str(weights)])
+    cc = context_main(["--base", str(weights), "--base-id", "tiny-hp", "--data", str(data),
+                       "--out", str(tmp / "cc"), "--slices", "3", "--hidden", "8", "--crops", "8",
+                       "--crop", "64", "--batch", "4", "--max-steps", "6", "--log-every", "3",
+                       "--lr", "1e-2", "--threads", "1"])
+    log = [json.loads(line) for line in (tmp / "cc" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6] and {"bpp_y", "bpp_y_hyper", "saved"} <= set(log[0])
+    export_main([str(cc), "--model-id", "tiny-cc", "--out", str(weights)])
+    return weights, data
+
+
+@pytest.fixture()
+def cc_codec(tiny_models, monkeypatch):
+    import aecodec
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+    return aecodec.Codec("tiny-cc")
+
+
+def test_context_weights_ship_integer_slice_networks(tiny_models, monkeypatch):
+    from aecodec import weights
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+    manifest = weights.manifest()
+    assert manifest["default"] == "tiny-cc"
+    assert manifest["models"]["tiny-cc"]["config"]["slices"] == 3
+    arrays = weights.read_arrays(tiny_models[0], "tiny-cc")
+    assert {"ctx.0.0.weight", "ctx.2.1.bias"} <= set(arrays)
+    assert all(arrays[k].dtype.kind == "i" for k in arrays if k.startswith("ctx."))
+    lm = weights.load("tiny-cc")
+    assert len(lm.context.nets) == 3 and lm.context.size == 4
+
+
+def test_untrained_context_codes_like_its_hyperprior(tiny_models, monkeypatch):
+    """Zero slice networks (the starting point of context training) give the hyperprior's own
+    means and tables, slice by slice."""
+    from aecodec import weights
+    from aecodec.exact import scale_indexes
+    from aecodec.train.context import with_context
+    from aecodec.train.export import load_float_model
+    from aecodec.y_coding import ExactContext, decode_y, encode_y
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+    lm = weights.load("tiny-hp")
+    zero = ExactContext.from_float(with_context(load_float_model(tiny_models[0], "tiny-hp"),
+                                                3, (8,)).context)
+    rng = np.random.default_rng(3)
+    z = rng.integers(-3, 4, (8, 2, 3))
+    mean, log_scale = lm.h_s(z)
+    y = rng.normal(0, 4, mean.shape)
+    data, sym, means, rows = encode_y(lm, y, mean, log_scale)
+    with_ctx = type(lm)(**{**lm.__dict__, "context": zero})
+    data_ctx, sym_ctx, means_ctx, rows_ctx = encode_y(with_ctx, y, mean, log_scale)
+    np.testing.assert_array_equal(sym_ctx, sym)
+    np.testing.assert_array_equal(means_ctx, mean)
+    np.testing.assert_array_equal(rows_ctx, scale_indexes(log_scale, lm.thresholds))
+    for model, stream in ((lm, data), (with_ctx, data_ctx)):
+        got = decode_y(model, "YSTR", stream, mean, log_scale)
+        np.testing.assert_array_equal(got[0], sym)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (130, 70)])
+def test_context_model_round_trips(cc_codec, tiny_models, size):
+    """Same transforms as the hyperprior under it, so nearly the same picture (y_hat moves
+    only by re-rounding around the context's means)."""
+    import aecodec
+    img = Image.open(tiny_models[1] / "img0.png").resize(size)
+    out = cc_codec.decompress(cc_codec.compress(img, quality=60))
+    assert out.size == img.size
+    base = aecodec.Codec("tiny-hp")
+    assert psnr(out, base.decompress(base.compress(img, quality=60))) > 20
+
+
+def test_context_model_tiles_and_regions_are_exact(cc_codec, tiny_models):
+    import aecodec
+    img = Image.open(tiny_models[1] / "img1.png")  # 96x80
+    tiled = aecodec.Codec("tiny-cc", tile_size=64)
+    data = tiled.compress(img, quality=40)
+    full = np.asarray(tiled.decompress(data))
+    part = np.asarray(tiled.decompress(data, region=(50, 10, 40, 60)))
+    np.testing.assert_array_equal(part, full[10:70, 50:90])
+    _, lm, tiles = tiled.decode_symbols(data)
+    assert lm.model_id == "tiny-cc" and len(tiles) == 4
+
+
+def test_context_symbols_match_the_float_model_estimate(cc_codec, tiny_models):
+    """The integer slice networks stand in faithfully for the float ones: the rate the float
+    model predicts for a tile is what the coder spends, within a few percent."""
+    from aecodec.train.export import load_float_model
+    model = load_float_model(tiny_models[0], "tiny-cc").eval()
+    img = np.asarray(Image.open(tiny_models[1] / "img2.png"))[:64, :64]
+    x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+    level = 0.7 * (model.config.levels - 1)
+    with torch.no_grad():
+        y = model.g_a(x) * model.gains(torch.tensor([level]))[0]
+        mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
+        bits, _ = model.code_y(y, mu, log_sigma, noise=False)
+    data = cc_codec.compress(Image.fromarray(img), quality=70)
+    from aecodec.container import decode_file
+    y_bytes = len(decode_file(data).tile_streams()[0][1])
+    assert abs(y_bytes * 8 - bits.item()) <= 0.05 * bits.item() + 64
+
+
+_SCRIPT = textwrap.dedent("""
+    import hashlib, sys, torch
+    torch.set_num_threads(int(sys.argv[1]))
+    import aecodec
+    from PIL import Image
+    codec = aecodec.Codec("tiny-cc")
+    if sys.argv[2] == "encode":
+        img = Image.open(sys.argv[3]).convert("RGB")
+        open(sys.argv[4], "wb").write(codec.compress(img, quality=55))
+    _, _, tiles = codec.decode_symbols(open(sys.argv[4], "rb").read())
+    print(hashlib.sha256(b"".join(a.astype("<i8").tobytes() for s in tiles
+                                  for a in (s.z, s.y, s.y_mean, s.y_rows))).hexdigest())
+""")
+
+
+def test_context_encode_two_threads_decode_one(tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+    path = str(tmp_path / "t.aec")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-c", _SCRIPT, *args], check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    assert run("2", "encode", str(tiny_models[1] / "img0.png"), path) == run("1", "decode", "-", path)
