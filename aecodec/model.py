@@ -35,7 +35,7 @@ class ModelConfig:
     # Channel-wise context (aecodec.nn.context): number of y slices, 0 for the plain
     # hyperprior, and the hidden widths of each slice network.
     slices: int = 0
-    context_hidden: tuple[int, ...] = (96, 64)
+    context_hidden: tuple[int, ...] = (64, 48)
 
     @property
     def levels(self) -> int:
@@ -52,7 +52,7 @@ class ModelConfig:
         # slices / context_hidden are absent from the configs of plain hyperprior weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
-                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (96, 64))))
+                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))))
 
 
 class _LowerBound(torch.autograd.Function):

@@ -22,7 +22,8 @@ def main(argv=None) -> int:
     r.add_argument("--out", type=Path, default=Path("bench/results/kodak"))
     r.add_argument("--quick", action="store_true", help="2 images, 3 qualities per codec")
     r.add_argument("--codecs", nargs="+", metavar="NAME",
-                   help="subset: jpeg420 jpeg444 webp jpeg2000 avif444 avif420 aecodec")
+                   help="subset: jpeg420 jpeg444 webp jpeg2000 avif444 avif420 aecodec, "
+                        "and aecodec-<model id> for a shipped model other than the default")
     r.add_argument("--no-compressai", action="store_true", help="skip the CompressAI speed runs")
     r.add_argument("--update", action="store_true",
                    help="merge into OUT/results.json: the codecs run now (and CompressAI's speed, "

@@ -122,8 +122,11 @@ class AECodec(Codec):
     qualities = [0, 10, 25, 40, 55, 70, 85, 100]
     quick_qualities = [10, 55, 100]
 
-    def __init__(self, **options):
-        self._options = options  # aecodec.Codec keyword arguments, e.g. limits or tile_size
+    def __init__(self, model_id: str | None = None, **options):
+        # model_id: a shipped model other than the default, run as codec "aecodec-<model id>"
+        if model_id:
+            self.name, self.label = f"aecodec-{model_id}", f"aecodec {model_id}"
+        self._options = {"model_id": model_id, **options}  # e.g. limits or tile_size
         self._codec = None
         self._why = None
 
@@ -146,14 +149,16 @@ class AECodec(Codec):
         return np.asarray(self._codec.decompress(data).convert("RGB"))
 
 
-def all_codecs(threads: int = 1) -> list[Codec]:
-    """JPEG 4:2:0 first: it is the BD-rate reference."""
+def all_codecs(threads: int = 1, names=()) -> list[Codec]:
+    """JPEG 4:2:0 first: it is the BD-rate reference. `names` may add shipped aecodec models
+    other than the default, as "aecodec-<model id>"."""
+    extra = [AECodec(n[len("aecodec-"):]) for n in names if n.startswith("aecodec-")]
     return [JPEG("4:2:0"), JPEG("4:4:4"), WebP(), JPEG2000(),
-            AVIF("4:4:4", threads), AVIF("4:2:0", threads), AECodec()]
+            AVIF("4:4:4", threads), AVIF("4:2:0", threads), AECodec(), *extra]
 
 
 def by_name(name: str, threads: int = 1) -> Codec:
-    for c in all_codecs(threads):
+    for c in all_codecs(threads, names=[name]):
         if c.name == name:
             return c
     raise KeyError(f"unknown codec {name!r}")

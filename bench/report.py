@@ -156,7 +156,7 @@ def plot(res: dict, path: Path, metric: str):
     pts = []
     for k, v in res["codecs"].items():
         c = curve(v)
-        lw = 2.6 if k == "aecodec" else 1.6  # ours stands out
+        lw = 2.6 if k.startswith("aecodec") else 1.6  # ours stand out
         ax.plot(c["bpp"], y(c[metric]), marker="o", ms=4, lw=lw, label=v["label"])
         pts += zip(c["bpp"], y(c[metric]))
     xmax = min(max([1.0] + [x for x, _ in pts]), 3.0)  # beyond 3 bpp nobody picks a lossy codec

@@ -89,7 +89,8 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     ran = set(ran)
     codecs = {k: v for k, v in old.get("codecs", {}).items() if k not in ran}
     codecs.update(new["codecs"])
-    order = {c.name: i for i, c in enumerate(C.all_codecs())}  # JPEG 4:2:0 first, as in a run
+    # JPEG 4:2:0 first, as in a run; other aecodec models after the default one
+    order = {c.name: i for i, c in enumerate(C.all_codecs(names=codecs))}
     codecs = dict(sorted(codecs.items(), key=lambda kv: order.get(kv[0], len(order))))
     skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran}
     skipped.update(new.get("skipped", {}))
@@ -138,7 +139,7 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
     """
     import torch
 
-    known = [c.name for c in C.all_codecs(threads)]
+    known = [c.name for c in C.all_codecs(threads, names=only or ())]
     unknown = sorted(set(only or []) - set(known))
     if unknown:
         raise SystemExit(f"unknown codec(s) {', '.join(unknown)}; known: {' '.join(known)}")
@@ -162,7 +163,7 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
     elif update:
         log(f"--update: no {out / 'results.json'} yet, writing a new one")
     ran = []
-    for codec in C.all_codecs(threads):
+    for codec in C.all_codecs(threads, names=only or ()):
         if only and codec.name not in only:
             continue
         ran.append(codec.name)

@@ -57,7 +57,7 @@ def main(argv=None) -> Path:
     p.add_argument("--data", default="../shared/data/train")
     p.add_argument("--out", default="runs/cc")
     p.add_argument("--slices", type=int, default=6)
-    p.add_argument("--hidden", type=int, nargs="+", default=[96, 64])
+    p.add_argument("--hidden", type=int, nargs="+", default=[64, 48])
     p.add_argument("--crops", type=int, default=2048, help="crops whose features are cached")
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--batch", type=int, default=16)
