@@ -56,6 +56,17 @@ def test_pillow_codecs_round_trip():
         assert metrics.psnr(img, out) > 25, c.name
 
 
+def test_other_shipped_models_run_under_their_own_names():
+    from aecodec import weights
+    names = [f"aecodec-{m}" for m in weights.manifest()["models"]] + ["aecodec-no-such-model"]
+    extra = {c.name: c for c in codecs.all_codecs(names=names) if c.name.startswith("aecodec-")}
+    assert set(extra) == set(names)
+    assert "unknown model id 'no-such-model'" in extra["aecodec-no-such-model"].unavailable()
+    some = sorted(weights.manifest()["models"])[0]
+    assert codecs.by_name(f"aecodec-{some}").unavailable() is None
+    assert codecs.by_name("aecodec").label == "aecodec"
+
+
 @pytest.mark.skipif(not KODAK.exists(), reason="../shared/data/kodak not present")
 def test_quick_run(tmp_path):
     # A subprocess runs the real command line; aecodec without weights must be a skip, not a failure.
