@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import psnr
+from conftest import psnr, training_images
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +21,7 @@ def tiny_models(tmp_path_factory):
     from aecodec.train.export import main as export_main
     from aecodec.train.loop import main as train_main
     tmp = tmp_path_factory.mktemp("ctx")
-    data = tmp / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        smooth = np.kron(rng.integers(0, 256, (10, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8)
-        Image.fromarray(smooth).save(data / f"img{i}.png")
+    data = training_images(tmp / "data")
     ckpt = train_main(["--data", str(data), "--out", str(tmp / "hp"), "--n", "8", "--m", "12",
                        "--batch", "2", "--crop", "64", "--final-crop", "64", "--max-steps", "3",
                        "--kodak", "", "--threads", "1"])

@@ -1,8 +1,9 @@
 """The training path end to end: a few steps of a tiny model, export, then code with it."""
 import json
 
-import numpy as np
 from PIL import Image
+
+from conftest import training_images
 
 import aecodec
 from aecodec.train.loop import main as train_main
@@ -10,12 +11,7 @@ from aecodec.train.export import main as export_main
 
 
 def test_train_export_and_code(tmp_path, monkeypatch):
-    data = tmp_path / "data"
-    data.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        smooth = np.kron(rng.integers(0, 256, (10, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8)
-        Image.fromarray(smooth).save(data / f"img{i}.png")
+    data = training_images(tmp_path / "data")
     run = tmp_path / "run"
     argv = ["--data", str(data), "--out", str(run), "--n", "8", "--m", "12", "--batch", "2",
             "--crop", "64", "--final-crop", "64", "--minutes", "5", "--max-steps", "4",
