@@ -276,13 +276,20 @@ class Codec:
         mean, log_scale = lm.h_s(z)
         if lm.context is None:
             # every y symbol's table is known before reading: the lower bound can be exact
-            rows = scale_indexes(log_scale, lm.thresholds)
-            y_bits = min_bits_per_row(lm.y_tables)
-            counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
-            check_stream("YSTR" + where, ys, rows.size, float(counts @ y_bits),
-                         f"a {f.header.width}x{f.header.height} image")
+            self._check_y_stream(f, lm, where, ys, scale_indexes(log_scale, lm.thresholds))
         y, y_mean, y_rows = decode_y(lm, "YSTR" + where, ys, mean, log_scale)
+        if lm.context is not None:
+            # the tables of a slice are known only once the slices before it are decoded:
+            # the same bound, checked after the fact (a range decoder reads past the end of
+            # a short stream without complaint)
+            self._check_y_stream(f, lm, where, ys, y_rows)
         return Symbols(z, y, y_mean, y_rows)
+
+    @staticmethod
+    def _check_y_stream(f, lm, where: str, ys: bytes, rows: np.ndarray) -> None:
+        counts = np.bincount(rows.ravel(), minlength=lm.y_tables.rows)
+        check_stream("YSTR" + where, ys, rows.size, float(counts @ min_bits_per_row(lm.y_tables)),
+                     f"a {f.header.width}x{f.header.height} image")
 
     def decode_symbols(self, data) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
         """The file, its model and the symbols of every tile in raster order (one tile when

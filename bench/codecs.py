@@ -126,6 +126,7 @@ class AECodec(Codec):
         # model_id: a shipped model other than the default, run as codec "aecodec-<model id>"
         if model_id:
             self.name, self.label = f"aecodec-{model_id}", f"aecodec {model_id}"
+            self.settings = self.settings.replace("aecodec.Codec()", f"aecodec.Codec({model_id!r})")
         self._options = {"model_id": model_id, **options}  # e.g. limits or tile_size
         self._codec = None
         self._why = None
