@@ -22,10 +22,10 @@ from pathlib import Path
 
 import torch
 
-from ..model import HyperpriorModel, ModelConfig, gaussian_likelihood
+from ..model import HyperpriorModel, gaussian_likelihood
 from .data import CropSampler, load_folder
 from .export import load_float_model
-from .loop import lr_at, save_checkpoint
+from .loop import load_checkpoint, lr_at, save_checkpoint
 
 CKPT_SECONDS = 300
 
@@ -74,18 +74,17 @@ def main(argv=None) -> Path:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.resume:
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
+        model, opt_state, state = load_checkpoint(args.resume)
     else:
         model = with_context(load_float_model(args.base, args.base_id), args.slices,
                              tuple(args.hidden))
+        opt_state, state = None, {}
     model.requires_grad_(False).context.requires_grad_(True)
     params = list(model.context.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
-    if args.resume:
-        opt.load_state_dict(ckpt["opt"])
-    step = ckpt["state"]["step"] if args.resume else 0
+    if opt_state:
+        opt.load_state_dict(opt_state)
+    step = state.get("step", 0)
     t0 = time.time()
     images = load_folder(args.data, min_side=64)
     feats = features(model, CropSampler(images, seed=args.seed + step), args.crops, args.crop)

@@ -20,7 +20,7 @@ import torch
 
 from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
 from ..exact import ACT_BITS, WEIGHT_BITS, ExactConvStack, ExactHyperSynthesis, scale_thresholds
-from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel, ModelConfig
+from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel
 from ..weights import FLOAT_PREFIXES, SCALE_TABLE_SIZE, config_from_arrays
 from ..y_coding import ExactContext
 
@@ -129,9 +129,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="weights")
     p.add_argument("--note", default="")
     args = p.parse_args(argv)
-    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
-    model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
-    model.load_state_dict(ckpt["model"])
+    from .loop import load_checkpoint  # loop imports this module for fine-tuning
+    model, _, _ = load_checkpoint(args.checkpoint)
     digest = write_weights(model, args.model_id, Path(args.out), args.note)
     print(f"wrote {args.out}/{args.model_id}.npz sha256={digest}")
 

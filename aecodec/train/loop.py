@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..model import HyperpriorModel, ModelConfig
@@ -35,12 +34,17 @@ def save_checkpoint(path: Path, model, opt, state: dict) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path) -> tuple[HyperpriorModel, dict, dict]:
+    """The model, optimizer state and run state saved by `save_checkpoint`."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
+    model.load_state_dict(ckpt["model"])
+    return model, ckpt["opt"], ckpt["state"]
+
+
 def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if args.resume and Path(args.resume).is_file() and args.resume.endswith(".ckpt"):
-        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
-        model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
-        model.load_state_dict(ckpt["model"])
-        return model, ckpt["opt"], ckpt["state"]
+        return load_checkpoint(args.resume)
     if args.resume:  # a shipped weights folder: fine-tune from it
         from .export import load_float_model
         return load_float_model(args.resume), None, {}
