@@ -349,8 +349,15 @@ class Codec:
             part = tile.intersection(bound)
             if part is None:
                 continue
-            s = self._decode_tile(f, lm, i, box, streams)
-            values = torch.from_numpy(s.y + s.y_mean / 2**ACT_BITS).float()
+            values = self._tile_latents(lm, self._decode_tile(f, lm, i, box, streams))
             y_hat[:, part.y0 - bound.y0:part.y1 - bound.y0, part.x0 - bound.x0:part.x1 - bound.x0] = \
                 values[:, part.y0 - tile.y0:part.y1 - tile.y0, part.x0 - tile.x0:part.x1 - tile.x0]
         return y_hat, bound
+
+    @staticmethod
+    def _tile_latents(lm, s: Symbols) -> torch.Tensor:
+        """y_hat of one tile: symbols around their means, plus the model's residual prediction
+        if it has one. Tile by tile, so a region decode sees exactly the values of a full one."""
+        mean = s.y_mean / 2**ACT_BITS
+        y_hat = torch.from_numpy(s.y + mean).float()
+        return lm.net.reconstruct(y_hat[None], torch.from_numpy(mean).float()[None])[0]

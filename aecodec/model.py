@@ -11,12 +11,12 @@ nearest trained levels; training samples t continuously so every point of the sc
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
-from .nn.context import ChannelContext
+from .nn.context import ChannelContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
 
@@ -36,6 +36,13 @@ class ModelConfig:
     # hyperprior, and the hidden widths of each slice network.
     slices: int = 0
     context_hidden: tuple[int, ...] = (64, 48)
+    # Latent residual prediction (a context model only): hidden widths of each slice's
+    # network, empty for none.
+    lrp_hidden: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if self.lrp_hidden and not self.slices:
+            raise ValueError("latent residual prediction needs a channel context (slices > 0)")
 
     @property
     def levels(self) -> int:
@@ -45,14 +52,16 @@ class ModelConfig:
         d = asdict(self)
         d["lambdas"] = list(self.lambdas)
         d["context_hidden"] = list(self.context_hidden)
+        d["lrp_hidden"] = list(self.lrp_hidden)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        # slices / context_hidden are absent from the configs of plain hyperprior weights
+        # slices / context_hidden / lrp_hidden are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
-                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))))
+                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
+                   lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -99,6 +108,8 @@ class HyperpriorModel(nn.Module):
         self.z_density = FactorizedDensity(n)
         self.context = ChannelContext(m, config.slices, config.context_hidden) \
             if config.slices else None
+        self.lrp = ResidualPrediction(m, config.slices, config.lrp_hidden) \
+            if config.lrp_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
         log_lam = torch.log(torch.tensor(config.lambdas))
@@ -137,7 +148,8 @@ class HyperpriorModel(nn.Module):
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             params = self.h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
-        bits_y, y_hat = self.code_y(y.float(), mu, log_sigma)
+        bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma)
+        y_hat = self.reconstruct(y_hat, mean)
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             x_hat = self.g_s(y_hat * inv_gain)
         return {
@@ -146,14 +158,19 @@ class HyperpriorModel(nn.Module):
             "bits_z": bits_z.sum(dim=(1, 2, 3)),
         }
 
+    def reconstruct(self, y_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """What g_s synthesizes from: the decoded y_hat, corrected by residual prediction
+        when the model has it."""
+        return y_hat if self.lrp is None else self.lrp(y_hat, mean)
+
     def code_y(self, y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
                noise: bool = True):
         """Bits per sample of y under the hyperprior's (mu, log_sigma), refined slice by slice
-        by the channel context when there is one, and y_hat (rounded around the mean).
-        The rate is measured on y plus uniform noise (training) or on y_hat (noise=False)."""
+        by the channel context when there is one, y_hat (rounded around the mean) and the
+        means. The rate is measured on y plus uniform noise (training) or on y_hat (noise=False)."""
         y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else None
         s = self.context.size if self.context is not None else y.shape[1]
-        bits, decoded = 0.0, []
+        bits, decoded, means = 0.0, [], []
         for k in range(y.shape[1] // s):
             part = slice(k * s, (k + 1) * s)
             if self.context is None:
@@ -164,4 +181,19 @@ class HyperpriorModel(nn.Module):
             at = y_rate[:, part] if noise else y_hat_k
             bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(dim=(1, 2, 3))
             decoded.append(y_hat_k)
-        return bits, torch.cat(decoded, dim=1)
+            means.append(mean_k)
+        return bits, torch.cat(decoded, dim=1), torch.cat(means, dim=1)
+
+
+def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
+    """A copy of `model` with config changes that only add modules (a context, residual
+    prediction); the added modules start as initialized, i.e. as a no-op."""
+    new = HyperpriorModel(replace(model.config, **changes))
+    added = tuple(name + "." for name, _ in new.named_children() if getattr(model, name) is None)
+    try:
+        missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    except RuntimeError:  # a shape changed
+        missing, unexpected = [], ["(shapes)"]
+    if unexpected or not all(k.startswith(added) for k in missing):
+        raise ValueError(f"{changes} does not only add modules to the model")
+    return new

@@ -28,7 +28,9 @@ from .y_coding import ExactContext
 MANIFEST = "manifest.json"
 SCALE_TABLE_SIZE = 64
 # Parameters shipped as floats (h_s and the context networks ship as integers, aecodec.exact).
-FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "log_gain", "log_inv_gain", "z_density.")
+# Shipped as floats: everything the entropy coder does not see (the transforms, the gains,
+# residual prediction) plus the z density its tables were frozen from.
+FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
 
 
 def weights_root():
@@ -80,7 +82,7 @@ class LoadedModel:
     model_id: str
     sha256: str
     config: ModelConfig
-    net: HyperpriorModel  # float transforms g_a, g_s, h_a and the gains
+    net: HyperpriorModel  # float g_a, g_s, h_a, residual prediction and the gains
     h_s: ExactHyperSynthesis
     z_tables: TableSet
     y_tables: TableSet

@@ -119,7 +119,7 @@ def test_context_symbols_match_the_float_model_estimate(cc_codec, tiny_models):
     with torch.no_grad():
         y = model.g_a(x) * model.gains(torch.tensor([level]))[0]
         mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
-        bits, _ = model.code_y(y, mu, log_sigma, noise=False)
+        bits, _, _ = model.code_y(y, mu, log_sigma, noise=False)
     data = cc_codec.compress(Image.fromarray(img), quality=70)
     from aecodec.container import decode_file
     y_bytes = len(decode_file(data).tile_streams()[0][1])
@@ -150,3 +150,64 @@ def test_context_encode_two_threads_decode_one(tiny_models, tmp_path, monkeypatc
                               capture_output=True, text=True).stdout.strip()
 
     assert run("2", "encode", str(tiny_models[1] / "img0.png"), path) == run("1", "decode", "-", path)
+
+
+# ----------------------------------------------------------------- latent residual prediction
+
+@pytest.fixture(scope="module")
+def tiny_lrp(tiny_models, tmp_path_factory):
+    """tiny-cc fine-tuned a few steps with residual prediction added, in its own folder."""
+    import shutil
+    from aecodec.train.export import main as export_main
+    from aecodec.train.loop import main as train_main
+    weights, data = tiny_models
+    tmp = tmp_path_factory.mktemp("lrp")
+    shutil.copytree(weights, tmp / "weights")
+    ckpt = train_main(["--data", str(data), "--out", str(tmp / "run"), "--resume", str(weights),
+                       "--resume-id", "tiny-cc", "--lrp-hidden", "8", "--batch", "2",
+                       "--crop", "64", "--final-crop", "64", "--max-steps", "4", "--lr", "1e-2",
+                       "--kodak", "", "--threads", "1"])
+    export_main([str(ckpt), "--model-id", "tiny-lrp", "--out", str(tmp / "weights")])
+    return tmp / "weights"
+
+
+def test_residual_prediction_starts_as_a_no_op(tiny_models):
+    from aecodec.model import extend
+    from aecodec.train.export import load_float_model
+    model = extend(load_float_model(tiny_models[0], "tiny-cc"), lrp_hidden=(8,))
+    y_hat, mean = torch.randn(2, 12, 3, 5), torch.randn(2, 12, 3, 5)
+    torch.testing.assert_close(model.reconstruct(y_hat, mean), y_hat, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="only add modules"):
+        extend(model, m=24)
+
+
+def test_residual_prediction_ships_as_floats(tiny_lrp, monkeypatch):
+    from aecodec import weights
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_lrp))
+    assert weights.manifest()["models"]["tiny-lrp"]["config"]["lrp_hidden"] == [8]
+    arrays = weights.read_arrays(tiny_lrp, "tiny-lrp")
+    assert {"lrp.nets.0.0.weight", "lrp.nets.2.2.bias"} <= set(arrays)
+    assert all(arrays[k].dtype == np.float16 for k in arrays if k.startswith("lrp."))
+    assert weights.load("tiny-lrp").net.lrp is not None
+    assert weights.load("tiny-cc").net.lrp is None
+
+
+def test_residual_prediction_shapes_only_the_reconstruction(tiny_lrp, tiny_models, monkeypatch):
+    """Decoding uses it (the picture changes without it), tile by tile, so a region decode
+    is still exactly the crop of a full decode; the coded symbols do not depend on it."""
+    import aecodec
+    from aecodec import weights
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_lrp))
+    img = Image.open(tiny_models[1] / "img1.png")  # 96x80
+    codec = aecodec.Codec("tiny-lrp", tile_size=64)
+    data = codec.compress(img, quality=40)
+    full = np.asarray(codec.decompress(data))
+    assert full.shape == (80, 96, 3)
+    np.testing.assert_array_equal(np.asarray(codec.decompress(data, region=(50, 10, 40, 60))),
+                                  full[10:70, 50:90])
+    lm = weights.load("tiny-lrp")
+    monkeypatch.setattr(lm.net, "lrp", None)
+    assert not np.array_equal(np.asarray(codec.decompress(data)), full)
+    for size in ((1, 1), (17, 33)):
+        small = img.resize(size)
+        assert codec.decompress(codec.compress(small, quality=70)).size == size

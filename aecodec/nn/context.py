@@ -41,3 +41,29 @@ class ChannelContext(nn.Module):
         delta = self.nets[k](torch.cat([hyper_mean, hyper_scale, *decoded], dim=1))
         d_mean, d_scale = delta.chunk(2, dim=1)
         return hyper_mean + d_mean, hyper_scale + d_scale
+
+
+class ResidualPrediction(nn.Module):
+    """Latent residual prediction (Minnen & Singh 2020): a bounded correction added to each
+    decoded slice before synthesis, predicted from the slice's mean and the decoded slices up
+    to and including it, to take back part of the rounding error.
+
+    It only shapes the reconstruction: the context networks keep seeing the integer y_hat, so
+    the entropy coder's inputs stay exact and this network may run in plain floats. Its last
+    layer starts at zero (no correction), so it can be added to a trained model.
+    """
+
+    def __init__(self, m: int, slices: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.size = m // slices
+        s = self.size
+        self.nets = nn.ModuleList(slice_net(s + (k + 1) * s, s, hidden) for k in range(slices))
+
+    def forward(self, y_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """y_hat and the slice means (B, M, h, w) -> y_hat with every slice corrected."""
+        s, out = self.size, []
+        for k, net in enumerate(self.nets):
+            part = slice(k * s, (k + 1) * s)
+            r = net(torch.cat([mean[:, part], y_hat[:, : (k + 1) * s]], dim=1))
+            out.append(y_hat[:, part] + 0.5 * torch.tanh(r))
+        return torch.cat(out, dim=1)

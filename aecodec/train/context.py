@@ -15,14 +15,13 @@ and the log shows the bits saved against the hyperprior on the same batch.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import torch
 
-from ..model import HyperpriorModel, gaussian_likelihood
+from ..model import HyperpriorModel, extend, gaussian_likelihood
 from .data import CropSampler, load_folder
 from .export import load_float_model
 from .loop import load_checkpoint, lr_at, save_checkpoint
@@ -31,10 +30,7 @@ CKPT_SECONDS = 300
 
 
 def with_context(base: HyperpriorModel, slices: int, hidden: tuple[int, ...]) -> HyperpriorModel:
-    model = HyperpriorModel(dataclasses.replace(base.config, slices=slices, context_hidden=hidden))
-    missing, unexpected = model.load_state_dict(base.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("context.") for k in missing)
-    return model
+    return extend(base, slices=slices, context_hidden=hidden)
 
 
 @torch.no_grad()
@@ -110,7 +106,7 @@ def main(argv=None) -> Path:
             mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
             hyper_bits = -torch.log2(gaussian_likelihood(
                 y + torch.empty_like(y).uniform_(-0.5, 0.5), mu, log_sigma)).sum(dim=(1, 2, 3))
-        bits, _ = model.code_y(y, mu, log_sigma)
+        bits, _, _ = model.code_y(y, mu, log_sigma)
         loss = bits.mean() / pixels
         for g in opt.param_groups:
             g["lr"] = lr_at(frac, args.lr, 0.02)

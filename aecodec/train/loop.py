@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..model import HyperpriorModel, ModelConfig
+from ..model import HyperpriorModel, ModelConfig, extend
 from .data import CropSampler, load_folder
 from .evaluate import quick_eval
 
@@ -44,12 +44,16 @@ def load_checkpoint(path) -> tuple[HyperpriorModel, dict, dict]:
 
 def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if args.resume and Path(args.resume).is_file() and args.resume.endswith(".ckpt"):
-        return load_checkpoint(args.resume)
-    if args.resume:  # a shipped weights folder: fine-tune from it
+        model, opt_state, state = load_checkpoint(args.resume)
+    elif args.resume:  # a shipped weights folder: fine-tune from it
         from .export import load_float_model
-        return load_float_model(args.resume), None, {}
-    config = ModelConfig(n=args.n, m=args.m)
-    return HyperpriorModel(config), None, {}
+        model, opt_state, state = load_float_model(args.resume, args.resume_id), None, {}
+    else:
+        model, opt_state, state = HyperpriorModel(ModelConfig(n=args.n, m=args.m)), None, {}
+    if args.lrp_hidden and model.lrp is None:
+        # new parameters: the saved Adam moments no longer line up with the parameter list
+        model, opt_state = extend(model, lrp_hidden=tuple(args.lrp_hidden)), None
+    return model, opt_state, state
 
 
 def parse_args(argv=None):
@@ -59,6 +63,11 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/hp", help="run folder (checkpoint, log)")
     p.add_argument("--minutes", type=float, default=60.0, help="time budget of the whole schedule")
     p.add_argument("--resume", default=None, help="a .ckpt to continue or a weights folder to fine-tune")
+    p.add_argument("--resume-id", default=None,
+                   help="with a weights folder: the model id to fine-tune (default: its default)")
+    p.add_argument("--lrp-hidden", type=int, nargs="+", default=None,
+                   help="add latent residual prediction with these hidden widths to a "
+                        "channel-context model that has none (starts as a no-op)")
     p.add_argument("--new-schedule", action="store_true",
                    help="with a .ckpt: keep weights, Adam moments and step count but start a new "
                         "time budget (warm-up and cosine) instead of continuing the old one")
