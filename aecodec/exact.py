@@ -98,8 +98,10 @@ class ExactConvStack:
             else:
                 acc = F.conv2d(a, layer.weight, layer.bias, layer.stride, layer.padding)
             if layer.relu:
-                acc = acc.clamp_min(0)
-            a = torch.div(acc, 2**WEIGHT_BITS, rounding_mode="floor")
+                acc.clamp_min_(0)
+            # floor(acc / 2**WEIGHT_BITS): scaling by a power of two is exact in float64,
+            # and in place it saves two passes over the largest tensors of the decoder
+            a = acc.mul_(2.0**-WEIGHT_BITS).floor_()
         return a
 
 

@@ -36,4 +36,7 @@ class GDN(nn.Module):
         c = x.shape[1]
         gamma = self._gamma().to(x.dtype).view(c, c, 1, 1)
         norm = F.conv2d(x * x, gamma, self._beta().to(x.dtype))
-        return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+        if torch.is_grad_enabled():
+            return x * torch.sqrt(norm) if self.inverse else x * torch.rsqrt(norm)
+        # inference: the same products, computed in place (one tensor fewer per layer)
+        return (norm.sqrt_() if self.inverse else norm.rsqrt_()).mul_(x)
