@@ -190,10 +190,9 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
     prediction); the added modules start as initialized, i.e. as a no-op."""
     new = HyperpriorModel(replace(model.config, **changes))
     added = tuple(name + "." for name, _ in new.named_children() if getattr(model, name) is None)
-    try:
-        missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
-    except RuntimeError:  # a shape changed
-        missing, unexpected = [], ["(shapes)"]
-    if unexpected or not all(k.startswith(added) for k in missing):
+    old_state, new_state = model.state_dict(), new.state_dict()
+    kept = all(k in new_state and new_state[k].shape == v.shape for k, v in old_state.items())
+    if not kept or not all(k in old_state or k.startswith(added) for k in new_state):
         raise ValueError(f"{changes} does not only add modules to the model")
+    new.load_state_dict(old_state, strict=False)
     return new
