@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     p.add_argument("--chain", action="store_true",
                    help="successive runs of one model: one axis of cumulative minutes")
     args = p.parse_args(argv)
-    fig, (ax_psnr, ax_eval) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_psnr, ax_eval) = plt.subplots(1, 2, figsize=(14, 4.5))
     ax_bpp = ax_psnr.twinx()
     ax_bpp.set_ylabel("train bpp (dotted)")
     offset = 0.0
@@ -46,7 +46,7 @@ def main(argv=None) -> None:
         for i, level in enumerate(levels):
             pts = [(offset + r["minutes"], e["psnr"], e["bpp"]) for r in evals for e in r["eval"]
                    if e["level"] == level]
-            ax_eval.plot([m for m, _, _ in pts], [v for _, v, _ in pts], "os^"[k % 3] + "-",
+            ax_eval.plot([m for m, _, _ in pts], [v for _, v, _ in pts], "os^Dvp<>"[k % 8] + "-",
                          color=f"C{i}", label=f"{label} level {level} (last {pts[-1][2]:.2f} bpp)")
         if args.chain and train:
             offset += max(r["minutes"] for r in train + evals)
@@ -56,7 +56,8 @@ def main(argv=None) -> None:
     ax_eval.set_xlabel("training minutes (2 CPU cores)")
     ax_eval.set_ylabel("Kodak PSNR (dB), 4 images, estimated rate")
     ax_eval.grid(alpha=0.3)
-    ax_eval.legend(fontsize=8)
+    # Outside the axes: with many chained runs an inside legend hides the latest points.
+    ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=1 + len(args.logs) // 4)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
