@@ -143,6 +143,11 @@ class AECodec(Codec):
                 self._why = f"aecodec not usable: {type(e).__name__}: {e}"
         return self._why
 
+    @property
+    def model_id(self) -> str | None:
+        """The model that was measured (known once the codec loaded, i.e. after unavailable())."""
+        return self._codec.model.model_id if self._codec is not None else None
+
     def encode(self, img, q):
         return self._codec.compress(img, quality=q)
 

@@ -81,13 +81,16 @@ def check_mergeable(old: dict, new: dict):
 def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     """results.json of `run --update`: the codecs in `ran` (attempted by this run, whether they
     succeeded or were skipped) take their entry or skip note from `new` and lose any from `old`;
-    every other codec keeps its entry or note from `old`. CompressAI's speed rows come from `new`
+    every other codec keeps its entry or note from `old`, and a default `aecodec` row that a new
+    default model replaces stays as its model's own row (see `_superseded_defaults`).
+    CompressAI's speed rows come from `new`
     when this run timed them, else from `old`. Top-level data/images/meta are this run's; each
     entry's own `measured` says when and how it was measured. Pure: neither input is modified.
     """
     check_mergeable(old, new)
     ran = set(ran)
     codecs = {k: v for k, v in old.get("codecs", {}).items() if k not in ran}
+    codecs.update(_superseded_defaults(old.get("codecs", {}), new["codecs"]))
     codecs.update(new["codecs"])
     # JPEG 4:2:0 first, as in a run; other aecodec models after the default one
     order = {c.name: i for i, c in enumerate(C.all_codecs(names=codecs))}
@@ -100,6 +103,17 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     if cai is not None:
         out["compressai_speed"] = cai
     return out
+
+
+def _superseded_defaults(old: dict, new: dict) -> dict:
+    """The `aecodec` row always measures the package's default model, so when a run measures a
+    new default, the old row is what `--codecs aecodec-<its id>` would have measured: keep it
+    under that name (unless this run measured that one too) instead of losing its curve."""
+    before, after = old.get("aecodec", {}), new.get("aecodec", {})
+    model = before.get("model")
+    if not model or model == after.get("model", model) or f"aecodec-{model}" in new:
+        return {}
+    return {f"aecodec-{model}": {**before, "label": f"aecodec {model}"}}
 
 
 def sweep(codec: C.Codec, images: dict, qualities: list, log=print) -> list[dict]:
@@ -182,6 +196,8 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
             continue
         results["codecs"][codec.name] = {"label": codec.label, "settings": codec.settings,
                                          "measured": measured(results["meta"]), "points": points}
+        if getattr(codec, "model_id", None):  # which weights made an aecodec row (see merge)
+            results["codecs"][codec.name]["model"] = codec.model_id
     if compressai:
         from . import speed_compressai
 

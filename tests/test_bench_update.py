@@ -90,3 +90,32 @@ def test_report_on_a_merged_file():
     assert "| WebP | +0.0 % |" in md  # same curve as the anchor
     assert md.count("| aecodec |") == 3  # measured, BD-rate and speed rows
     assert not report.is_merged(old_results())
+
+
+def test_update_with_a_new_default_model_keeps_the_old_default_under_its_id():
+    old = old_results()
+    old["codecs"]["aecodec"]["model"] = "m1"
+    new = results("day2", {"aecodec": {**entry("aecodec", "day2"), "model": "m2"}})
+    m = runner.merge(old, new, ran=["aecodec"], compressai_ran=False)
+    assert m["codecs"]["aecodec"]["model"] == "m2"
+    kept = m["codecs"]["aecodec-m1"]
+    assert kept["label"] == "aecodec m1" and kept["measured"]["date"] == "day1"
+    assert kept["points"] == old["codecs"]["aecodec"]["points"]
+    assert list(m["codecs"]) == ["jpeg420", "webp", "aecodec", "aecodec-m1"]
+
+
+@pytest.mark.parametrize("old_model, new_model, also_ran", [
+    ("m1", "m1", False),   # same model re-measured: replaced, as any re-run row
+    (None, "m2", False),   # a row from before rows named their model: nothing to name it by
+    ("m1", "m2", True),    # this run measured m1 by name as well: the new row wins
+])
+def test_update_keeps_no_old_default_row_when_nothing_would_be_lost(old_model, new_model, also_ran):
+    old = old_results()
+    if old_model:
+        old["codecs"]["aecodec"]["model"] = old_model
+    codecs = {"aecodec": {**entry("aecodec", "day2"), "model": new_model}}
+    if also_ran:
+        codecs["aecodec-m1"] = {**entry("aecodec m1", "day2"), "model": "m1"}
+    m = runner.merge(old, results("day2", codecs), ran=list(codecs), compressai_ran=False)
+    assert all(v["measured"]["date"] == "day2" for k, v in m["codecs"].items() if "aecodec" in k)
+    assert set(m["codecs"]) == {"jpeg420", "webp", *codecs}
