@@ -57,7 +57,8 @@ def main(argv=None) -> None:
     ax_eval.set_ylabel("Kodak PSNR (dB), 4 images, estimated rate")
     ax_eval.grid(alpha=0.3)
     # Outside the axes: with many chained runs an inside legend hides the latest points.
-    ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=1 + len(args.logs) // 4)
+    ax_eval.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                   ncol=1 + len(args.logs) // 4)
     fig.tight_layout()
     fig.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
