@@ -211,3 +211,44 @@ def test_residual_prediction_shapes_only_the_reconstruction(tiny_lrp, tiny_model
     for size in ((1, 1), (17, 33)):
         small = img.resize(size)
         assert codec.decompress(codec.compress(small, quality=70)).size == size
+
+
+def test_decoder_fine_tune_keeps_every_coded_byte(tiny_lrp, tiny_models, tmp_path, monkeypatch):
+    """`python -m aecodec.train.decoder` trains g_s, the residual prediction and the inverse
+    gains only: the same image at the same quality gives the same streams, a different
+    picture; the joint loop can continue from its checkpoint."""
+    import shutil
+
+    import aecodec
+    from aecodec import container
+    from aecodec.train.decoder import main as decoder_main
+    from aecodec.train.export import load_float_model, main as export_main
+    from aecodec.train.loop import load_checkpoint, main as train_main
+    data = tiny_models[1]
+    weights = tmp_path / "weights"
+    shutil.copytree(tiny_lrp, weights)
+    ckpt = decoder_main(["--resume", str(weights), "--resume-id", "tiny-lrp", "--data", str(data),
+                         "--out", str(tmp_path / "dec"), "--crop", "64", "--batch", "2",
+                         "--max-steps", "4", "--log-every", "2", "--lr", "1e-2", "--kodak", "",
+                         "--threads", "1"])
+    log = [json.loads(line) for line in (tmp_path / "dec" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and {"loss", "psnr", "img_per_s"} <= set(log[0])
+    before = load_float_model(weights, "tiny-lrp").state_dict()
+    after = load_checkpoint(ckpt)[0].state_dict()
+    decoder = ("g_s.", "lrp.", "log_inv_gain")
+    for name, value in before.items():
+        same = torch.equal(value, after[name])
+        assert same != name.startswith(decoder), name
+    export_main([str(ckpt), "--model-id", "tiny-dec", "--out", str(weights)])
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
+    img = Image.open(data / "img2.png")
+    old, new = (aecodec.Codec(m).compress(img, quality=60) for m in ("tiny-lrp", "tiny-dec"))
+    old_file, new_file = container.decode_file(old), container.decode_file(new)
+    assert (new_file.z_stream, new_file.y_stream) == (old_file.z_stream, old_file.y_stream)
+    assert not np.array_equal(np.asarray(aecodec.decompress(old)),
+                              np.asarray(aecodec.decompress(new)))
+    resumed = train_main(["--data", str(data), "--out", str(tmp_path / "joint"),
+                          "--resume", str(ckpt), "--batch", "2", "--crop", "64",
+                          "--final-crop", "64", "--max-steps", "5", "--kodak", "",
+                          "--threads", "1"])
+    assert load_checkpoint(resumed)[2]["step"] == 5

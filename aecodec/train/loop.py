@@ -45,6 +45,8 @@ def load_checkpoint(path) -> tuple[HyperpriorModel, dict, dict]:
 def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if args.resume and Path(args.resume).is_file() and args.resume.endswith(".ckpt"):
         model, opt_state, state = load_checkpoint(args.resume)
+        if state.get("phase") == "decoder":  # Adam moments of the decoder's parameters only
+            opt_state = None
     elif args.resume:  # a shipped weights folder: fine-tune from it
         from .export import load_float_model
         model, opt_state, state = load_float_model(args.resume, args.resume_id), None, {}

@@ -1,0 +1,187 @@
+"""Fine-tune only the decoder side (g_s, residual prediction, inverse gains) of a trained model.
+
+    python -m aecodec.train.decoder --resume runs/cc5/last.ckpt --minutes 30 --out runs/dec5
+    python -m aecodec.train.export runs/dec5/last.ckpt --model-id cc-vN
+
+Everything that decides the bits (g_a, the gains, h_a, h_s, the context) stays frozen, so the
+rate of every image at every quality is unchanged and the loss is the distortion alone; its
+gradient on the decoder is the joint loss's gradient (lambda * 255^2 * MSE per sample). What
+makes this the cheap part of training on a CPU:
+
+- g_a runs once per training image, up front, on the whole image (not on crops, so the
+  latents near a crop's edge are those of an interior region, as in a real file); a step
+  takes a random 16-pixel-aligned window of those latents and the matching pixels.
+- the entropy side runs without gradients, so a step costs about one g_s forward and backward:
+  about half a joint step.
+- the decoder trains on what it sees at decode time: y rounded around the context's means,
+  no uniform-noise proxy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..model import HyperpriorModel
+from .data import load_folder
+from .evaluate import quick_eval
+from .loop import load_model_for_training, lr_at, save_checkpoint
+
+STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
+
+
+def decoder_parameters(model: HyperpriorModel) -> list[torch.nn.Parameter]:
+    """The parameters that shape the reconstruction and not the rate."""
+    params = list(model.g_s.parameters()) + [model.log_inv_gain]
+    if model.lrp is not None:
+        params += list(model.lrp.parameters())
+    return params
+
+
+class LatentCrops:
+    """g_a of every training image (cropped to whole 16-pixel blocks), float16 in memory,
+    and random aligned windows of (latents, pixels)."""
+
+    def __init__(self, model: HyperpriorModel, images: list[np.ndarray], seed: int = 0):
+        self.images, self.feats = [], []
+        with torch.no_grad():
+            for img in images:
+                h, w = (s - s % STRIDE for s in img.shape[:2])
+                img = np.ascontiguousarray(img[:h, :w].transpose(2, 0, 1))
+                x = torch.from_numpy(img)[None].float().div_(255)
+                self.feats.append(model.g_a(x)[0].half())
+                self.images.append(img)
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents (size, M, crop/16, crop/16) float32 and pixels (size, 3, crop, crop) in
+        [0, 1], from images at least `crop` on each side."""
+        side = crop // STRIDE
+        feats, pixels = [], []
+        while len(feats) < size:
+            i = self.rng.integers(len(self.feats))
+            f = self.feats[i]
+            if min(f.shape[1:]) < side:
+                continue
+            a = self.rng.integers(f.shape[1] - side + 1)
+            b = self.rng.integers(f.shape[2] - side + 1)
+            feats.append(f[:, a:a + side, b:b + side])
+            pixels.append(self.images[i][:, a * STRIDE:(a + side) * STRIDE,
+                                         b * STRIDE:(b + side) * STRIDE])
+        x = torch.from_numpy(np.stack(pixels)).float().div_(255)
+        return torch.stack(feats).float(), x
+
+
+@torch.no_grad()
+def decoded_latents(model: HyperpriorModel, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """y_hat and the means the decoder would see for the (gained) latents y."""
+    z = torch.round(model.h_a(y))
+    mu, log_sigma = model.h_s(z).chunk(2, dim=1)
+    _, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
+    return y_hat, mean
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.decoder", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--resume", required=True, help="a .ckpt or a weights folder")
+    p.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the evals")
+    p.add_argument("--out", default="runs/dec")
+    p.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--crop", type=int, default=256)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--warmup-frac", type=float, default=0.02)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--limit-images", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.crop % 64:
+        p.error("the crop size must be a multiple of 64 (the model's total stride)")
+    args.lrp_hidden = None  # load_model_for_training adds no modules here
+    return args
+
+
+def _log(log, rec: dict) -> None:
+    print(json.dumps(rec), flush=True)
+    log.write(json.dumps(rec) + "\n")
+    log.flush()
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, _, state = load_model_for_training(args)  # the joint run's Adam state does not apply
+    model.requires_grad_(False)
+    params = decoder_parameters(model)
+    for q in params:
+        q.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=args.lr)
+    step = state.get("step", 0)
+    log = open(out / "log.jsonl", "a")
+    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
+    if evaluate:
+        _log(log, {"step": step, "minutes": 0.0, "eval": quick_eval(model, args.kodak)})
+    t0 = time.time()
+    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
+    crops = LatentCrops(model, images, seed=args.seed + step)
+    print(f"cached g_a of {len(images)} images in {time.time() - t0:.0f} s; training "
+          f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters", flush=True)
+    levels, budget = model.config.levels, args.minutes * 60
+    acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
+    t_start = t_log = last_ckpt = time.time()
+    path = out / "last.ckpt"
+    while True:
+        frac = (time.time() - t_start) / budget
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        feats, x = crops.batch(args.batch, args.crop)
+        t = torch.rand(args.batch) * (levels - 1)
+        gain, inv_gain = model.gains(t)
+        y_hat, mean = decoded_latents(model, feats * gain)
+        x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)
+        mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
+        loss = (model.lambdas(t) * 255**2 * mse).mean()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(frac, args.lr, args.warmup_frac)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        acc["loss"] += loss.item()
+        acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean().item()
+        acc["n"] += 1
+        if step % args.log_every == 0:
+            n = acc.pop("n")
+            _log(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                       **{k: round(v / n, 4) for k, v in acc.items()},
+                       "img_per_s": round(n * args.batch / (time.time() - t_log), 2)})
+            acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
+            t_log = time.time()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
+            last_ckpt = time.time()
+    save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
+    if evaluate:
+        _log(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                   "eval": quick_eval(model, args.kodak)})
+    log.close()
+    return path
+
+
+if __name__ == "__main__":
+    main()
