@@ -15,6 +15,9 @@ makes this the cheap part of training on a CPU:
   about half a joint step.
 - the decoder trains on what it sees at decode time: y rounded around the context's means,
   no uniform-noise proxy.
+
+Measured once, on top of cc-v5 (weights/TRAINING.md): 20 minutes from a fresh Adam lost
+0.06-0.21 dB on the Kodak estimate, so no shipped weights use it yet.
 """
 from __future__ import annotations
 
