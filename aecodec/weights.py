@@ -12,7 +12,6 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -94,10 +93,25 @@ class LoadedModel:
         return bytes.fromhex(self.sha256)[:8]
 
 
-@lru_cache(maxsize=4)
+_LOADED: dict[tuple[str, str, str | None], LoadedModel] = {}
+_LOADED_MAX = 4
+
+
 def load(model_id: str | None = None) -> LoadedModel:
+    """The model, loaded once: cached by weights folder, id and the manifest's hash, so a
+    process that points AECODEC_WEIGHTS elsewhere, or replaces a weights file, never gets
+    a stale model back."""
     root = weights_root()
     model_id = model_id or default_model_id()
+    key = (str(root), model_id, manifest(root)["models"].get(model_id, {}).get("sha256"))
+    if key not in _LOADED:
+        if len(_LOADED) >= _LOADED_MAX:
+            del _LOADED[next(iter(_LOADED))]  # the oldest
+        _LOADED[key] = _read_model(root, model_id)
+    return _LOADED[key]
+
+
+def _read_model(root, model_id: str) -> LoadedModel:
     arrays = read_arrays(root, model_id)
     config = config_from_arrays(arrays)
     net = HyperpriorModel(config)

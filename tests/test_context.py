@@ -252,3 +252,9 @@ def test_decoder_fine_tune_keeps_every_coded_byte(tiny_lrp, tiny_models, tmp_pat
                           "--final-crop", "64", "--max-steps", "5", "--kodak", "",
                           "--threads", "1"])
     assert load_checkpoint(resumed)[2]["step"] == 5
+    # The same id in another folder is other weights: the in-process cache must tell them apart.
+    from aecodec import weights as installed
+    export_main([str(ckpt), "--model-id", "tiny-lrp", "--out", str(tmp_path / "other")])
+    here = installed.load("tiny-lrp")
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tmp_path / "other"))
+    assert installed.load("tiny-lrp").sha256 != here.sha256

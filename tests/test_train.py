@@ -20,10 +20,13 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     lines = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
     assert [l["step"] for l in lines] == [2, 4]
     assert {"loss", "bpp", "psnr", "img_per_s"} <= set(lines[0])
-    # Resuming continues from the checkpoint's step.
-    train_main(argv[:-6] + ["--max-steps", "6", "--log-every", "2", "--kodak", "", "--resume", str(ckpt)])
+    # Resuming continues from the checkpoint's step; a run with an eval folder ends with an
+    # eval of its last step.
+    train_main(argv[:-6] + ["--max-steps", "6", "--log-every", "2", "--kodak", str(data),
+                            "--resume", str(ckpt)])
     lines = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
-    assert lines[-1]["step"] == 6
+    assert lines[-2]["step"] == lines[-1]["step"] == 6
+    assert [r["level"] for r in lines[-1]["eval"]] == [0, 3, 7]
 
     weights = tmp_path / "weights"
     export_main([str(ckpt), "--model-id", "tiny-test", "--out", str(weights)])

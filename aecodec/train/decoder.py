@@ -22,7 +22,6 @@ Measured once, on top of cc-v5 (weights/TRAINING.md): 20 minutes from a fresh Ad
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ import torch
 from ..model import HyperpriorModel
 from .data import load_folder
 from .evaluate import quick_eval
-from .loop import load_model_for_training, lr_at, save_checkpoint
+from .loop import load_model_for_training, log_record, lr_at, save_checkpoint
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
@@ -114,12 +113,6 @@ def parse_args(argv=None):
     return args
 
 
-def _log(log, rec: dict) -> None:
-    print(json.dumps(rec), flush=True)
-    log.write(json.dumps(rec) + "\n")
-    log.flush()
-
-
 def main(argv=None) -> Path:
     args = parse_args(argv)
     if args.threads:
@@ -137,7 +130,7 @@ def main(argv=None) -> Path:
     log = open(out / "log.jsonl", "a")
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     if evaluate:
-        _log(log, {"step": step, "minutes": 0.0, "eval": quick_eval(model, args.kodak)})
+        log_record(log, {"step": step, "minutes": 0.0, "eval": quick_eval(model, args.kodak)})
     t0 = time.time()
     images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
     crops = LatentCrops(model, images, seed=args.seed + step)
@@ -170,7 +163,7 @@ def main(argv=None) -> Path:
         acc["n"] += 1
         if step % args.log_every == 0:
             n = acc.pop("n")
-            _log(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
                        **{k: round(v / n, 4) for k, v in acc.items()},
                        "img_per_s": round(n * args.batch / (time.time() - t_log), 2)})
             acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
@@ -180,7 +173,7 @@ def main(argv=None) -> Path:
             last_ckpt = time.time()
     save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
     if evaluate:
-        _log(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+        log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
                    "eval": quick_eval(model, args.kodak)})
     log.close()
     return path

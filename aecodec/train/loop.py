@@ -58,6 +58,18 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     return model, opt_state, state
 
 
+def log_record(log, rec: dict) -> None:
+    """One JSON line to stdout and to the run's log.jsonl."""
+    print(json.dumps(rec), flush=True)
+    log.write(json.dumps(rec) + "\n")
+    log.flush()
+
+
+def _log_eval(log, model, kodak: str, step: int, t_start: float) -> None:
+    log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                     "eval": quick_eval(model, kodak)})
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m aecodec.train", description=__doc__)
     p.add_argument("--data", default="../shared/data/train")
@@ -125,6 +137,7 @@ def main(argv=None) -> Path:
           f"{len(images)} images on {device} ({torch.get_num_threads()} threads), "
           f"autocast {autocast}, from step {step}", flush=True)
     t_start = time.time() - spent
+    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     last_ckpt = last_eval = time.time()
     acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
     t_log = time.time()
@@ -155,27 +168,23 @@ def main(argv=None) -> Path:
         acc["n"] += 1
         if step % args.log_every == 0:
             dt = time.time() - t_log
-            rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2), "lr": lr,
-                   "crop": crop, **{k: round(v / acc["n"], 4) for k, v in acc.items() if k != "n"},
-                   "img_per_s": round(acc["n"] * batch / dt, 2)}
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            log_record(log, {
+                "step": step, "minutes": round((time.time() - t_start) / 60, 2), "lr": lr,
+                "crop": crop, **{k: round(v / acc["n"], 4) for k, v in acc.items() if k != "n"},
+                "img_per_s": round(acc["n"] * batch / dt, 2)})
             acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
             t_log = time.time()
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
             save_checkpoint(out / "last.ckpt", model, opt,
                             {"step": step, "seconds": time.time() - t_start})
             last_ckpt = time.time()
-        if args.kodak and Path(args.kodak).is_dir() and time.time() - last_eval > args.eval_minutes * 60:
+        if evaluate and time.time() - last_eval > args.eval_minutes * 60:
             t0 = time.time()
-            rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                   "eval": quick_eval(model, args.kodak)}
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            _log_eval(log, model, args.kodak, step, t_start)
             t_start += time.time() - t0  # evaluation time is not training time
             last_eval = time.time()
     save_checkpoint(out / "last.ckpt", model, opt, {"step": step, "seconds": time.time() - t_start})
+    if evaluate:  # the end point of every run, whatever the eval interval
+        _log_eval(log, model, args.kodak, step, t_start)
     log.close()
     return out / "last.ckpt"
