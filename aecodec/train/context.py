@@ -24,7 +24,7 @@ import torch
 from ..model import HyperpriorModel, extend, gaussian_likelihood
 from .data import CropSampler, load_folder
 from .export import load_float_model
-from .loop import load_checkpoint, lr_at, save_checkpoint
+from .loop import load_checkpoint, lr_at, optimizer_step, save_checkpoint, start_run
 
 CKPT_SECONDS = 300
 
@@ -64,11 +64,7 @@ def main(argv=None) -> Path:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     if args.resume:
         model, opt_state, state = load_checkpoint(args.resume)
     else:
@@ -108,12 +104,7 @@ def main(argv=None) -> Path:
                 y + torch.empty_like(y).uniform_(-0.5, 0.5), mu, log_sigma)).sum(dim=(1, 2, 3))
         bits, _, _ = model.code_y(y, mu, log_sigma)
         loss = bits.mean() / pixels
-        for g in opt.param_groups:
-            g["lr"] = lr_at(frac, args.lr, 0.02)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimizer_step(opt, loss, params, lr_at(frac, args.lr, 0.02))
         step += 1
         acc["bpp_y"] += loss.item()
         acc["bpp_y_hyper"] += hyper_bits.mean().item() / pixels

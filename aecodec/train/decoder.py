@@ -31,7 +31,8 @@ import torch
 from ..model import HyperpriorModel
 from .data import load_folder
 from .evaluate import quick_eval
-from .loop import load_model_for_training, log_record, lr_at, save_checkpoint
+from .loop import (load_model_for_training, log_record, lr_at, optimizer_step, save_checkpoint,
+                   start_run)
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
@@ -115,11 +116,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     model, _, state = load_model_for_training(args)  # the joint run's Adam state does not apply
     model.requires_grad_(False)
     params = decoder_parameters(model)
@@ -151,12 +148,7 @@ def main(argv=None) -> Path:
         x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)
         mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
         loss = (model.lambdas(t) * 255**2 * mse).mean()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(frac, args.lr, args.warmup_frac)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
         step += 1
         acc["loss"] += loss.item()
         acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean().item()

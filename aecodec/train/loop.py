@@ -58,6 +58,26 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     return model, opt_state, state
 
 
+def start_run(args) -> Path:
+    """Threads, seed and the run folder, the same for every training entry point."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def optimizer_step(opt, loss: torch.Tensor, params, lr: float, clip: float = 1.0) -> None:
+    """One Adam step at learning rate lr, gradient norm clipped to clip."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+
+
 def log_record(log, rec: dict) -> None:
     """One JSON line to stdout and to the run's log.jsonl."""
     print(json.dumps(rec), flush=True)
@@ -113,11 +133,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = start_run(args)
     device = torch.device(args.device)
     autocast = args.autocast if args.autocast is not None else device.type == "cuda"
     model, opt_state, state = load_model_for_training(args)
@@ -151,16 +167,11 @@ def main(argv=None) -> Path:
         x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
         t = torch.rand(batch, device=device) * (levels - 1)
         lr = lr_at(frac, args.lr, args.warmup_frac)
-        for g in opt.param_groups:
-            g["lr"] = lr
         res = model(x, t, autocast=autocast)
         mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
         bpp = res["bits"] / (crop * crop)
         loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        opt.step()
+        optimizer_step(opt, loss, model.parameters(), lr, args.clip)
         step += 1
         acc["loss"] += loss.item()
         acc["bpp"] += bpp.mean().item()
