@@ -108,7 +108,7 @@ def worker_stats() -> dict:
     import sys
     weights = sys.modules.get(f"{__package__}.weights")
     return {"codec_loads": dict(_loads), "files": _files,
-            "weights_loads": weights.load.cache_info().misses if weights else 0}
+            "weights_loads": weights.files_read() if weights else 0}
 
 
 def _message(exc: BaseException) -> str:

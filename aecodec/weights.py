@@ -95,6 +95,13 @@ class LoadedModel:
 
 _LOADED: dict[tuple[str, str, str | None], LoadedModel] = {}
 _LOADED_MAX = 4
+_reads = 0  # weight files read by load() in this process (cache misses)
+
+
+def files_read() -> int:
+    """How many weight files `load` has read in this process: one per model unless the
+    cache had to drop it or the folder changed (aecodec.cluster reports it per worker)."""
+    return _reads
 
 
 def load(model_id: str | None = None) -> LoadedModel:
@@ -105,6 +112,8 @@ def load(model_id: str | None = None) -> LoadedModel:
     model_id = model_id or default_model_id()
     key = (str(root), model_id, manifest(root)["models"].get(model_id, {}).get("sha256"))
     if key not in _LOADED:
+        global _reads
+        _reads += 1
         if len(_LOADED) >= _LOADED_MAX:
             del _LOADED[next(iter(_LOADED))]  # the oldest
         _LOADED[key] = _read_model(root, model_id)
