@@ -50,8 +50,9 @@ def manifest(root=None) -> dict:
         return {"models": {}}
 
 
-def default_model_id() -> str:
-    m = manifest()
+def default_model_id(m: dict | None = None) -> str:
+    """The manifest's default model (m: an already read manifest of the installed weights)."""
+    m = m if m is not None else manifest()
     if "default" not in m:
         raise UnknownModelError(f"no weights installed (looked in {weights_root()})")
     return m["default"]
@@ -109,8 +110,13 @@ def load(model_id: str | None = None) -> LoadedModel:
     process that points AECODEC_WEIGHTS elsewhere, or replaces a weights file, never gets
     a stale model back."""
     root = weights_root()
-    model_id = model_id or default_model_id()
-    key = (str(root), model_id, manifest(root)["models"].get(model_id, {}).get("sha256"))
+    return _load_listed(root, manifest(root), model_id)
+
+
+def _load_listed(root, m: dict, model_id: str | None) -> LoadedModel:
+    """`load` with the manifest m of root already read (one read per call, not three)."""
+    model_id = model_id or default_model_id(m)
+    key = (str(root), model_id, m["models"].get(model_id, {}).get("sha256"))
     if key not in _LOADED:
         global _reads
         _reads += 1
@@ -144,7 +150,9 @@ def _read_model(root, model_id: str) -> LoadedModel:
 
 def find(model_id: str, hash8: bytes) -> LoadedModel:
     """The installed model that made a file, or UnknownModelError naming what is missing."""
-    known = manifest()["models"]
+    root = weights_root()
+    m = manifest(root)
+    known = m["models"]
     if model_id not in known:
         raise UnknownModelError(
             f"file was made by model {model_id!r}, which is not installed "
@@ -152,4 +160,4 @@ def find(model_id: str, hash8: bytes) -> LoadedModel:
     if bytes.fromhex(known[model_id]["sha256"])[:8] != hash8:
         raise UnknownModelError(
             f"file was made by other weights of model {model_id!r} (hash {hash8.hex()})")
-    return load(model_id)
+    return _load_listed(root, m, model_id)

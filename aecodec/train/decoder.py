@@ -30,9 +30,8 @@ import torch
 
 from ..model import HyperpriorModel
 from .data import load_folder
-from .evaluate import quick_eval
-from .loop import (load_model_for_training, log_record, lr_at, optimizer_step, save_checkpoint,
-                   start_run)
+from .loop import (load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
+                   save_checkpoint, start_run)
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
@@ -127,11 +126,12 @@ def main(argv=None) -> Path:
     log = open(out / "log.jsonl", "a")
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     if evaluate:
-        log_record(log, {"step": step, "minutes": 0.0, "eval": quick_eval(model, args.kodak)})
+        log_eval(log, model, args.kodak, step, time.time())
     t0 = time.time()
-    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
-    crops = LatentCrops(model, images, seed=args.seed + step)
-    print(f"cached g_a of {len(images)} images in {time.time() - t0:.0f} s; training "
+    # LatentCrops keeps its own (CHW) copy of the pixels: the decoded list is not kept beside it
+    crops = LatentCrops(model, load_folder(args.data, min_side=args.crop, limit=args.limit_images),
+                        seed=args.seed + step)
+    print(f"cached g_a of {len(crops.images)} images in {time.time() - t0:.0f} s; training "
           f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters", flush=True)
     levels, budget = model.config.levels, args.minutes * 60
     acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
@@ -165,8 +165,7 @@ def main(argv=None) -> Path:
             last_ckpt = time.time()
     save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
     if evaluate:
-        log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                   "eval": quick_eval(model, args.kodak)})
+        log_eval(log, model, args.kodak, step, t_start)
     log.close()
     return path
 

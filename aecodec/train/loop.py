@@ -85,7 +85,8 @@ def log_record(log, rec: dict) -> None:
     log.flush()
 
 
-def _log_eval(log, model, kodak: str, step: int, t_start: float) -> None:
+def log_eval(log, model, kodak: str, step: int, t_start: float) -> None:
+    """The quick Kodak estimate of the model at this step, as a log record."""
     log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
                      "eval": quick_eval(model, kodak)})
 
@@ -191,11 +192,11 @@ def main(argv=None) -> Path:
             last_ckpt = time.time()
         if evaluate and time.time() - last_eval > args.eval_minutes * 60:
             t0 = time.time()
-            _log_eval(log, model, args.kodak, step, t_start)
+            log_eval(log, model, args.kodak, step, t_start)
             t_start += time.time() - t0  # evaluation time is not training time
             last_eval = time.time()
     save_checkpoint(out / "last.ckpt", model, opt, {"step": step, "seconds": time.time() - t_start})
     if evaluate:  # the end point of every run, whatever the eval interval
-        _log_eval(log, model, args.kodak, step, t_start)
+        log_eval(log, model, args.kodak, step, t_start)
     log.close()
     return out / "last.ckpt"
