@@ -19,9 +19,17 @@ from .errors import (AecError, CorruptChunkError, DecodeError, FormatError, Inpu
 __version__ = "0.1.0"
 
 
-@lru_cache(maxsize=1)
 def _default_codec() -> Codec:
-    return Codec()
+    """The Codec of the installed default model, made once per weights folder and default:
+    pointing AECODEC_WEIGHTS elsewhere in the same process takes effect."""
+    from . import weights
+    root = weights.weights_root()
+    return _codec_for(str(root), weights.default_model_id(weights.manifest(root)))
+
+
+@lru_cache(maxsize=1)
+def _codec_for(root: str, model_id: str) -> Codec:
+    return Codec(model_id)
 
 
 def register_pillow() -> None:
