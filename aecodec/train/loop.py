@@ -34,12 +34,13 @@ def save_checkpoint(path: Path, model, opt, state: dict) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path) -> tuple[HyperpriorModel, dict, dict]:
-    """The model, optimizer state and run state saved by `save_checkpoint`."""
+def load_checkpoint(path) -> tuple[HyperpriorModel, dict | None, dict]:
+    """The model, optimizer state and run state saved by `save_checkpoint`. A checkpoint
+    packed without its optimizer (aecodec.train.device) gives None: Adam starts afresh."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
-    return model, ckpt["opt"], ckpt["state"]
+    return model, ckpt.get("opt"), ckpt["state"]
 
 
 def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
@@ -97,6 +98,10 @@ def parse_args(argv=None):
     p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the periodic eval")
     p.add_argument("--out", default="runs/hp", help="run folder (checkpoint, log)")
     p.add_argument("--minutes", type=float, default=60.0, help="time budget of the whole schedule")
+    p.add_argument("--stop-minutes", type=float, default=None,
+                   help="end this process after so many minutes with a checkpoint, mid-schedule: "
+                        "resuming the checkpoint continues the schedule (legs of a time-limited "
+                        "GPU lease)")
     p.add_argument("--resume", default=None, help="a .ckpt to continue or a weights folder to fine-tune")
     p.add_argument("--resume-id", default=None,
                    help="with a weights folder: the model id to fine-tune (default: its default)")
@@ -137,6 +142,8 @@ def main(argv=None) -> Path:
     out = start_run(args)
     device = torch.device(args.device)
     autocast = args.autocast if args.autocast is not None else device.type == "cuda"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest kernels once
     model, opt_state, state = load_model_for_training(args)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -153,7 +160,8 @@ def main(argv=None) -> Path:
     print(f"training {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M params on "
           f"{len(images)} images on {device} ({torch.get_num_threads()} threads), "
           f"autocast {autocast}, from step {step}", flush=True)
-    t_start = time.time() - spent
+    t_process = time.time()
+    t_start = t_process - spent
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     last_ckpt = last_eval = time.time()
     acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
@@ -161,6 +169,8 @@ def main(argv=None) -> Path:
     while True:
         frac = (time.time() - t_start) / budget
         if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        if args.stop_minutes is not None and time.time() - t_process >= args.stop_minutes * 60:
             break
         final = frac >= 1 - args.final_frac
         crop = args.final_crop if final else args.crop
@@ -174,15 +184,17 @@ def main(argv=None) -> Path:
         loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
         optimizer_step(opt, loss, model.parameters(), lr, args.clip)
         step += 1
-        acc["loss"] += loss.item()
-        acc["bpp"] += bpp.mean().item()
-        acc["psnr"] += (-10 * torch.log10(mse.clamp_min(1e-10))).mean().item()
+        # summed on the device: reading a number back every step would stall a GPU
+        acc["loss"] += loss.detach()
+        acc["bpp"] += bpp.detach().mean()
+        acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean()
         acc["n"] += 1
         if step % args.log_every == 0:
             dt = time.time() - t_log
             log_record(log, {
                 "step": step, "minutes": round((time.time() - t_start) / 60, 2), "lr": lr,
-                "crop": crop, **{k: round(v / acc["n"], 4) for k, v in acc.items() if k != "n"},
+                "crop": crop,
+                **{k: round(float(v) / acc["n"], 4) for k, v in acc.items() if k != "n"},
                 "img_per_s": round(acc["n"] * batch / dt, 2)})
             acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
             t_log = time.time()

@@ -1,0 +1,88 @@
+"""Bring a checkpoint back from a lent GPU machine, whose files return in parts of at most
+16 MiB (8 parts, 64 MiB in all): the model and run state in float32 without Adam's moments
+(36 MB for a 9M-parameter model instead of 108 MB), split into numbered parts beside a
+small index with each part's sha256 and the whole file's.
+
+    python -m aecodec.train.device pack runs/gpu/last.ckpt $OUT/ckpt     # there
+    python -m aecodec.train.device unpack FILES_AT/ckpt runs/gpu.ckpt    # here
+
+The unpacked file resumes like any checkpoint (`python -m aecodec.train --resume
+runs/gpu.ckpt`, Adam starting afresh) and exports like one. tools/device/ has the scripts
+around it; weights/TRAINING.md the runbook.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+
+import torch
+
+PART_BYTES = 15 * 2**20  # under the 16 MiB a returned file may have
+INDEX = "index.json"
+
+
+def pack(ckpt: str | Path, folder: str | Path, part_bytes: int = PART_BYTES) -> list[Path]:
+    """Writes folder/part-NN and folder/index.json; returns the parts."""
+    full = torch.load(ckpt, map_location="cpu", weights_only=True)
+    buf = io.BytesIO()
+    torch.save({k: full[k] for k in ("model", "config", "state")}, buf)
+    data = buf.getvalue()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    parts, digests = [], []
+    for i in range(0, len(data), part_bytes):
+        chunk = data[i:i + part_bytes]
+        parts.append(folder / f"part-{len(parts):02d}")
+        parts[-1].write_bytes(chunk)
+        digests.append(hashlib.sha256(chunk).hexdigest())
+    index = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+             "parts": [{"name": p.name, "sha256": d} for p, d in zip(parts, digests)],
+             "step": full["state"].get("step")}
+    (folder / INDEX).write_text(json.dumps(index, indent=1))
+    return parts
+
+
+def unpack(folder: str | Path, out: str | Path) -> Path:
+    """Joins the parts listed in folder/index.json into `out`, checking every hash first, so
+    a missing or damaged part never leaves a checkpoint behind."""
+    folder, out = Path(folder), Path(out)
+    index = json.loads((folder / INDEX).read_text())
+    chunks = []
+    for part in index["parts"]:
+        chunks.append((folder / part["name"]).read_bytes())
+        if hashlib.sha256(chunks[-1]).hexdigest() != part["sha256"]:
+            raise SystemExit(f"{folder / part['name']}: sha256 does not match {INDEX}")
+    data = b"".join(chunks)
+    if len(data) != index["bytes"] or hashlib.sha256(data).hexdigest() != index["sha256"]:
+        raise SystemExit(f"{folder}: the joined parts do not match {INDEX}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
+    return out
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.device", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    a = sub.add_parser("pack", help="checkpoint -> parts + index.json in a folder")
+    a.add_argument("ckpt")
+    a.add_argument("folder")
+    b = sub.add_parser("unpack", help="folder of parts -> checkpoint (hashes checked)")
+    b.add_argument("folder")
+    b.add_argument("out")
+    args = p.parse_args(argv)
+    if args.command == "pack":
+        parts = pack(args.ckpt, args.folder)
+        print(f"{len(parts)} parts in {args.folder}")
+    else:
+        print(unpack(args.folder, args.out))
+
+
+if __name__ == "__main__":
+    main()
