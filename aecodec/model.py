@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from .nn.context import ChannelContext, ResidualPrediction
+from .nn.context import ChannelContext, CheckerboardContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
 
@@ -39,10 +39,15 @@ class ModelConfig:
     # Latent residual prediction (a context model only): hidden widths of each slice's
     # network, empty for none.
     lrp_hidden: tuple[int, ...] = ()
+    # Checkerboard context inside each slice (a context model only): hidden widths of each
+    # slice's spatial network, empty for none.
+    checkerboard_hidden: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
             raise ValueError("latent residual prediction needs a channel context (slices > 0)")
+        if self.checkerboard_hidden and not self.slices:
+            raise ValueError("the checkerboard context needs a channel context (slices > 0)")
 
     @property
     def levels(self) -> int:
@@ -53,15 +58,18 @@ class ModelConfig:
         d["lambdas"] = list(self.lambdas)
         d["context_hidden"] = list(self.context_hidden)
         d["lrp_hidden"] = list(self.lrp_hidden)
+        d["checkerboard_hidden"] = list(self.checkerboard_hidden)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        # slices / context_hidden / lrp_hidden are absent from the configs of older weights
+        # slices / context_hidden / lrp_hidden / checkerboard_hidden are absent from the
+        # configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
-                   lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())))
+                   lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())),
+                   checkerboard_hidden=tuple(int(v) for v in d.get("checkerboard_hidden", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -110,6 +118,8 @@ class HyperpriorModel(nn.Module):
             if config.slices else None
         self.lrp = ResidualPrediction(m, config.slices, config.lrp_hidden) \
             if config.lrp_hidden else None
+        self.spatial = CheckerboardContext(m, config.slices, config.checkerboard_hidden) \
+            if config.checkerboard_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
         log_lam = torch.log(torch.tensor(config.lambdas))
@@ -166,7 +176,8 @@ class HyperpriorModel(nn.Module):
     def code_y(self, y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
                noise: bool = True):
         """Bits per sample of y under the hyperprior's (mu, log_sigma), refined slice by slice
-        by the channel context when there is one, y_hat (rounded around the mean) and the
+        by the channel context when there is one (and inside each slice by the checkerboard
+        context when there is one), y_hat (rounded around the mean) and the
         means. The rate is measured on y plus uniform noise (training) or on y_hat (noise=False)."""
         y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else None
         s = self.context.size if self.context is not None else y.shape[1]
@@ -177,6 +188,9 @@ class HyperpriorModel(nn.Module):
                 mean_k, scale_k = mu, log_sigma
             else:
                 mean_k, scale_k = self.context.slice_params(k, mu, log_sigma, decoded)
+                if self.spatial is not None:
+                    mean_k, scale_k = self.spatial.refine(
+                        k, round_ste(y[:, part] - mean_k), mean_k, scale_k)
             y_hat_k = round_ste(y[:, part] - mean_k) + mean_k
             at = y_rate[:, part] if noise else y_hat_k
             bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(dim=(1, 2, 3))

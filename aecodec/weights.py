@@ -26,7 +26,8 @@ from .y_coding import ExactContext
 
 MANIFEST = "manifest.json"
 SCALE_TABLE_SIZE = 64
-# Parameters shipped as floats (h_s and the context networks ship as integers, aecodec.exact).
+# Parameters shipped as floats (h_s and the context networks, channel and checkerboard, ship as
+# integers, aecodec.exact).
 # Shipped as floats: everything the entropy coder does not see (the transforms, the gains,
 # residual prediction) plus the z density its tables were frozen from.
 FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
@@ -87,7 +88,7 @@ class LoadedModel:
     z_tables: TableSet
     y_tables: TableSet
     thresholds: np.ndarray
-    context: ExactContext | None  # the integer slice networks of a channel-context model
+    context: ExactContext | None  # the integer slice (and checkerboard) networks of a context model
 
     @property
     def hash8(self) -> bytes:
@@ -135,7 +136,7 @@ def _read_model(root, model_id: str) -> LoadedModel:
         if name.startswith(FLOAT_PREFIXES):
             state[name] = torch.from_numpy(arrays[name].astype(np.float32))
     net.load_state_dict(state)
-    net.h_s = net.context = None  # decoding uses the exact integer networks only
+    net.h_s = net.context = net.spatial = None  # decoding uses the exact integer networks only
     net.eval().requires_grad_(False)
     # NHWC weights: oneDNN's CPU (transposed) convolutions run them 1.2-1.7x faster (g_s of a
     # Kodak image: 0.84 -> 0.60 s on one thread); the arithmetic is the same up to rounding.

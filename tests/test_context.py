@@ -131,7 +131,7 @@ _SCRIPT = textwrap.dedent("""
     torch.set_num_threads(int(sys.argv[1]))
     import aecodec
     from PIL import Image
-    codec = aecodec.Codec("tiny-cc")
+    codec = aecodec.Codec(sys.argv[5])
     if sys.argv[2] == "encode":
         img = Image.open(sys.argv[3]).convert("RGB")
         open(sys.argv[4], "wb").write(codec.compress(img, quality=55))
@@ -141,15 +141,20 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_context_encode_two_threads_decode_one(tiny_models, tmp_path, monkeypatch):
-    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+def encode_two_threads_decode_one(weights, image, tmp_path, model_id, monkeypatch):
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
     path = str(tmp_path / "t.aec")
 
     def run(*args):
-        return subprocess.run([sys.executable, "-c", _SCRIPT, *args], check=True,
+        return subprocess.run([sys.executable, "-c", _SCRIPT, *args, model_id], check=True,
                               capture_output=True, text=True).stdout.strip()
 
-    assert run("2", "encode", str(tiny_models[1] / "img0.png"), path) == run("1", "decode", "-", path)
+    assert run("2", "encode", str(image), path) == run("1", "decode", "-", path)
+
+
+def test_context_encode_two_threads_decode_one(tiny_models, tmp_path, monkeypatch):
+    encode_two_threads_decode_one(tiny_models[0], tiny_models[1] / "img0.png", tmp_path,
+                                  "tiny-cc", monkeypatch)
 
 
 # ----------------------------------------------------------------- latent residual prediction
@@ -263,3 +268,123 @@ def test_decoder_fine_tune_keeps_every_coded_byte(tiny_lrp, tiny_models, tmp_pat
     here = installed.load("tiny-lrp")
     monkeypatch.setenv("AECODEC_WEIGHTS", str(tmp_path / "other"))
     assert installed.load("tiny-lrp").sha256 != here.sha256
+
+
+# ----------------------------------------------------------------- checkerboard context
+
+@pytest.fixture(scope="module")
+def tiny_cb(tiny_models, tmp_path_factory):
+    """tiny-cc with a checkerboard context trained a few steps on top, in its own folder."""
+    import shutil
+    from aecodec.train.context import main as context_main
+    from aecodec.train.export import main as export_main
+    weights, data = tiny_models
+    tmp = tmp_path_factory.mktemp("cb")
+    shutil.copytree(weights, tmp / "weights")
+    ckpt = context_main(["--base", str(weights), "--base-id", "tiny-cc", "--checkerboard", "8",
+                         "--data", str(data), "--out", str(tmp / "run"), "--crops", "8",
+                         "--crop", "64", "--batch", "4", "--max-steps", "6", "--log-every", "3",
+                         "--lr", "2e-2", "--threads", "1"])
+    log = [json.loads(line) for line in (tmp / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [3, 6]
+    assert {"bpp_y", "bpp_y_channel", "saved"} <= set(log[0])
+    export_main([str(ckpt), "--model-id", "tiny-cb", "--out", str(tmp / "weights")])
+    return tmp / "weights"
+
+
+def test_checkerboard_starts_as_the_channel_context(tiny_models, monkeypatch):
+    """Zero spatial networks (the start of checkerboard training) change nothing: the float
+    model's bits and y_hat, and the exact coder's symbols, means and tables."""
+    from aecodec import weights
+    from aecodec.model import extend
+    from aecodec.train.export import load_float_model
+    from aecodec.y_coding import ExactContext, encode_y
+    base = load_float_model(tiny_models[0], "tiny-cc").eval()
+    model = extend(base, checkerboard_hidden=(8,)).eval()
+    y = torch.randn(2, 12, 5, 7) * 3
+    mu, log_sigma = torch.randn(2, 12, 5, 7), torch.randn(2, 12, 5, 7)
+    with torch.no_grad():
+        for a, b in zip(base.code_y(y, mu, log_sigma, noise=False),
+                        model.code_y(y, mu, log_sigma, noise=False)):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_models[0]))
+    lm = weights.load("tiny-cc")
+    zero = ExactContext.from_float(model.context, model.spatial)
+    rng = np.random.default_rng(5)
+    mean, log_scale = lm.h_s(rng.integers(-3, 4, (8, 2, 3)))
+    y = rng.normal(0, 4, mean.shape)
+    plain = encode_y(lm, y, mean, log_scale)
+    checker = encode_y(type(lm)(**{**lm.__dict__, "context": zero}), y, mean, log_scale)
+    for a, b in zip(plain[1:], checker[1:]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkerboard_ships_integer_networks(tiny_cb, monkeypatch):
+    from aecodec import weights
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_cb))
+    assert weights.manifest()["models"]["tiny-cb"]["config"]["checkerboard_hidden"] == [8]
+    arrays = weights.read_arrays(tiny_cb, "tiny-cb")
+    assert {"cb.0.0.weight", "cb.2.1.bias"} <= set(arrays)
+    assert all(arrays[k].dtype.kind == "i" for k in arrays if k.startswith("cb."))
+    assert arrays["cb.0.0.weight"].shape[2:] == (5, 5)
+    assert len(weights.load("tiny-cb").context.spatial) == 3
+    assert weights.load("tiny-cc").context.spatial is None
+
+
+def test_checkerboard_corrects_only_the_second_half(tiny_cb, tiny_models, monkeypatch):
+    """Same image, same quality: the anchors get tiny-cc's means, the other half other means
+    (the trained correction), and both files decode to what was encoded."""
+    import aecodec
+    from aecodec.nn.context import anchor_mask
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_cb))
+    img = Image.open(tiny_models[1] / "img0.png")
+    tiles = {}
+    for model_id in ("tiny-cc", "tiny-cb"):
+        codec = aecodec.Codec(model_id)
+        data = codec.compress(img, quality=60)
+        assert codec.decompress(data).size == img.size
+        tiles[model_id] = codec.decode_symbols(data)[2][0]
+    cc, cb = tiles["tiny-cc"], tiles["tiny-cb"]
+    np.testing.assert_array_equal(cc.z, cb.z)
+    anchor = anchor_mask(*cc.y_mean.shape[1:])
+    first = slice(0, 4)  # slice 0: the same channel context and the same y on both sides
+    np.testing.assert_array_equal(cb.y_mean[first][:, anchor], cc.y_mean[first][:, anchor])
+    assert not np.array_equal(cb.y_mean[first][:, ~anchor], cc.y_mean[first][:, ~anchor])
+
+
+def test_checkerboard_tiles_and_regions_are_exact(tiny_cb, tiny_models, monkeypatch):
+    import aecodec
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_cb))
+    img = Image.open(tiny_models[1] / "img1.png")  # 96x80
+    tiled = aecodec.Codec("tiny-cb", tile_size=64)
+    data = tiled.compress(img, quality=40)
+    full = np.asarray(tiled.decompress(data))
+    np.testing.assert_array_equal(np.asarray(tiled.decompress(data, region=(50, 10, 40, 60))),
+                                  full[10:70, 50:90])
+    for size in ((1, 1), (17, 33), (130, 70)):
+        small = img.resize(size)
+        assert tiled.decompress(tiled.compress(small, quality=70)).size == size
+
+
+def test_checkerboard_rate_matches_the_float_model(tiny_cb, tiny_models, monkeypatch):
+    """The integer spatial networks stand in for the float ones: the float model's rate for
+    a tile is what the coder spends, within a few percent."""
+    import aecodec
+    from aecodec.container import decode_file
+    from aecodec.train.export import load_float_model
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tiny_cb))
+    model = load_float_model(tiny_cb, "tiny-cb").eval()
+    img = np.asarray(Image.open(tiny_models[1] / "img2.png"))[:64, :64]
+    x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        y = model.g_a(x) * model.gains(torch.tensor([0.7 * (model.config.levels - 1)]))[0]
+        mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
+        bits, _, _ = model.code_y(y, mu, log_sigma, noise=False)
+    data = aecodec.Codec("tiny-cb").compress(Image.fromarray(img), quality=70)
+    y_bytes = len(decode_file(data).tile_streams()[0][1])
+    assert abs(y_bytes * 8 - bits.item()) <= 0.05 * bits.item() + 64
+
+
+def test_checkerboard_encode_two_threads_decode_one(tiny_cb, tiny_models, tmp_path, monkeypatch):
+    encode_two_threads_decode_one(tiny_cb, tiny_models[1] / "img0.png", tmp_path, "tiny-cb",
+                                  monkeypatch)

@@ -11,6 +11,13 @@ the analysis features g_a(x) of random crops are computed once, up front, and re
 fresh level t and fresh noise every step, so a step costs only h_a, h_s and the slice networks
 at 1/16 of the image resolution. The slice networks start at zero (the hyperprior exactly),
 and the log shows the bits saved against the hyperprior on the same batch.
+
+With `--checkerboard H` the base is a channel-context model and what is added and trained is
+a checkerboard context inside each slice (aecodec.nn.context.CheckerboardContext), everything
+else frozen; the log then shows the bits saved against the channel context alone:
+
+    python -m aecodec.train.context --base weights --base-id cc-v5 --checkerboard 32 \
+        --minutes 20 --out runs/cb1
 """
 from __future__ import annotations
 
@@ -34,6 +41,21 @@ def with_context(base: HyperpriorModel, slices: int, hidden: tuple[int, ...]) ->
 
 
 @torch.no_grad()
+def reference_bits(model: HyperpriorModel, y: torch.Tensor, mu: torch.Tensor,
+                   log_sigma: torch.Tensor, checkerboard: bool) -> torch.Tensor:
+    """Bits of y per sample under what the trained part is added to: the hyperprior alone,
+    or with a checkerboard the channel context without it."""
+    if not checkerboard:
+        return -torch.log2(gaussian_likelihood(
+            y + torch.empty_like(y).uniform_(-0.5, 0.5), mu, log_sigma)).sum(dim=(1, 2, 3))
+    spatial, model.spatial = model.spatial, None
+    try:
+        return model.code_y(y, mu, log_sigma)[0]
+    finally:
+        model.spatial = spatial
+
+
+@torch.no_grad()
 def features(model: HyperpriorModel, sampler: CropSampler, count: int, crop: int) -> torch.Tensor:
     """g_a of `count` random crops, (count, M, crop/16, crop/16), kept in float16: half the
     memory, and its 11-bit mantissa is far finer than the quantization that follows."""
@@ -54,6 +76,9 @@ def main(argv=None) -> Path:
     p.add_argument("--out", default="runs/cc")
     p.add_argument("--slices", type=int, default=6)
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 48])
+    p.add_argument("--checkerboard", type=int, nargs="+", default=None, metavar="H",
+                   help="add a checkerboard context with these hidden widths to a channel-"
+                        "context base and train only it")
     p.add_argument("--crops", type=int, default=2048, help="crops whose features are cached")
     p.add_argument("--crop", type=int, default=256)
     p.add_argument("--batch", type=int, default=16)
@@ -67,12 +92,19 @@ def main(argv=None) -> Path:
     out = start_run(args)
     if args.resume:
         model, opt_state, state = load_checkpoint(args.resume)
+    elif args.checkerboard:
+        model = extend(load_float_model(args.base, args.base_id),
+                       checkerboard_hidden=tuple(args.checkerboard))
+        opt_state, state = None, {}
     else:
         model = with_context(load_float_model(args.base, args.base_id), args.slices,
                              tuple(args.hidden))
         opt_state, state = None, {}
-    model.requires_grad_(False).context.requires_grad_(True)
-    params = list(model.context.parameters())
+    checkerboard = model.spatial is not None
+    trained = model.spatial if checkerboard else model.context
+    model.requires_grad_(False)
+    trained.requires_grad_(True)
+    params = list(trained.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     if opt_state:
         opt.load_state_dict(opt_state)
@@ -82,11 +114,13 @@ def main(argv=None) -> Path:
     feats = features(model, CropSampler(images, seed=args.seed + step), args.crops, args.crop)
     print(f"cached g_a features of {len(feats)} crops of {args.crop} px in "
           f"{time.time() - t0:.0f} s; training {sum(p.numel() for p in params) / 1e6:.2f}M "
-          f"context parameters ({args.slices} slices)", flush=True)
+          f"{'checkerboard' if checkerboard else 'context'} parameters "
+          f"({model.config.slices} slices)", flush=True)
     levels, pixels = model.config.levels, args.crop**2
     gen = torch.Generator().manual_seed(args.seed + step)
     log = open(out / "log.jsonl", "a")
-    acc = {"bpp_y": 0.0, "bpp_y_hyper": 0.0, "n": 0}
+    ref_key = "bpp_y_channel" if checkerboard else "bpp_y_hyper"
+    acc = {"bpp_y": 0.0, ref_key: 0.0, "n": 0}
     t_start = t_log = last_ckpt = time.time()
     path = out / "last.ckpt"
     budget = args.minutes * 60
@@ -100,25 +134,24 @@ def main(argv=None) -> Path:
         with torch.no_grad():
             y = feats[idx].float() * gain
             mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
-            hyper_bits = -torch.log2(gaussian_likelihood(
-                y + torch.empty_like(y).uniform_(-0.5, 0.5), mu, log_sigma)).sum(dim=(1, 2, 3))
+        ref_bits = reference_bits(model, y, mu, log_sigma, checkerboard)
         bits, _, _ = model.code_y(y, mu, log_sigma)
         loss = bits.mean() / pixels
         optimizer_step(opt, loss, params, lr_at(frac, args.lr, 0.02))
         step += 1
         acc["bpp_y"] += loss.item()
-        acc["bpp_y_hyper"] += hyper_bits.mean().item() / pixels
+        acc[ref_key] += ref_bits.mean().item() / pixels
         acc["n"] += 1
         if step % args.log_every == 0:
             n = acc.pop("n")
             rec = {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
                    **{k: round(v / n, 4) for k, v in acc.items()},
-                   "saved": round(1 - acc["bpp_y"] / acc["bpp_y_hyper"], 4),
+                   "saved": round(1 - acc["bpp_y"] / acc[ref_key], 4),
                    "steps_per_s": round(n / (time.time() - t_log), 2)}
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
-            acc = {"bpp_y": 0.0, "bpp_y_hyper": 0.0, "n": 0}
+            acc = {"bpp_y": 0.0, ref_key: 0.0, "n": 0}
             t_log = time.time()
         if time.time() - last_ckpt > CKPT_SECONDS:
             save_checkpoint(path, model, opt, {"step": step})

@@ -70,7 +70,7 @@ def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
             arrays[name] = value.float().numpy().astype(dtype)
     arrays.update(ExactHyperSynthesis.from_float(model.h_s).arrays("h_s"))
     if model.context is not None:
-        arrays.update(ExactContext.from_float(model.context).arrays())
+        arrays.update(ExactContext.from_float(model.context, model.spatial).arrays())
     arrays.update(z_tables(model).arrays("z"))
     arrays.update(y_tables().arrays("y"))
     arrays["y.thresholds"] = scale_thresholds(SCALE_MIN, SCALE_MAX, SCALE_TABLE_SIZE)
@@ -118,6 +118,9 @@ def load_float_model(path: str | Path, model_id: str | None = None) -> Hyperprio
         exact = ExactContext.from_arrays(arrays, model.config.slices, model.config.m)
         for net, stack in zip(model.context.nets, exact.nets):
             _load_integer_stack(net, stack)
+        if model.spatial is not None:
+            for net, stack in zip(model.spatial.nets, exact.spatial):
+                _load_integer_stack(net, stack)
     return model
 
 
