@@ -22,7 +22,6 @@ else frozen; the log then shows the bits saved against the channel context alone
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import torch
 from ..model import HyperpriorModel, extend, gaussian_likelihood
 from .data import CropSampler, load_folder
 from .export import load_float_model
-from .loop import load_checkpoint, lr_at, optimizer_step, save_checkpoint, start_run
+from .loop import load_checkpoint, log_record, lr_at, optimizer_step, save_checkpoint, start_run
 
 CKPT_SECONDS = 300
 
@@ -148,9 +147,7 @@ def main(argv=None) -> Path:
                    **{k: round(v / n, 4) for k, v in acc.items()},
                    "saved": round(1 - acc["bpp_y"] / acc[ref_key], 4),
                    "steps_per_s": round(n / (time.time() - t_log), 2)}
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            log_record(log, rec)
             acc = {"bpp_y": 0.0, ref_key: 0.0, "n": 0}
             t_log = time.time()
         if time.time() - last_ckpt > CKPT_SECONDS:

@@ -168,9 +168,9 @@ def main(argv=None) -> Path:
     t_log = time.time()
     while True:
         frac = (time.time() - t_start) / budget
-        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
-            break
-        if args.stop_minutes is not None and time.time() - t_process >= args.stop_minutes * 60:
+        if (frac >= 1 or (args.max_steps is not None and step >= args.max_steps)
+                or (args.stop_minutes is not None
+                    and time.time() - t_process >= args.stop_minutes * 60)):
             break
         final = frac >= 1 - args.final_frac
         crop = args.final_crop if final else args.crop
