@@ -169,7 +169,8 @@ class Codec:
         g_a = self._net(self.model).g_a
         pw, ph = tiling.padded_size(w, h)
         features = None
-        for core, outer in tiling.windows(w, h):
+        margin = tiling.window_margin(self.model.config.latent_blocks)
+        for core, outer in tiling.windows(w, h, margin):
             x = torch.from_numpy(_window(rgb, outer)).permute(2, 0, 1)[None]
             y = g_a(x.to(self.device).float().div_(255))[0]
             if features is None:
@@ -314,7 +315,9 @@ class Codec:
         self._check_tiles(f, lm)
         want = parse_region(region, hd.width, hd.height) if region is not None \
             else Box(0, 0, hd.width, hd.height)
-        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height) if c.intersection(want)]
+        margin = tiling.window_margin(lm.config.latent_blocks)
+        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, margin)
+                if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
         level = quality_to_level(hd.quality, lm.config.levels)
         _, inv_gain = lm.net.gains(torch.tensor([level]))

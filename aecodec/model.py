@@ -42,6 +42,9 @@ class ModelConfig:
     # Checkerboard context inside each slice (a context model only): hidden widths of each
     # slice's spatial network, empty for none.
     checkerboard_hidden: tuple[int, ...] = ()
+    # Residual bottleneck blocks at the latent end of g_a and the latent start of g_s
+    # (aecodec.nn.transforms), each widening g_s's receptive field by one latent.
+    latent_blocks: int = 0
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
@@ -63,13 +66,14 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        # slices / context_hidden / lrp_hidden / checkerboard_hidden are absent from the
-        # configs of older weights
+        # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks are
+        # absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
                    lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())),
-                   checkerboard_hidden=tuple(int(v) for v in d.get("checkerboard_hidden", ())))
+                   checkerboard_hidden=tuple(int(v) for v in d.get("checkerboard_hidden", ())),
+                   latent_blocks=int(d.get("latent_blocks", 0)))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -109,8 +113,8 @@ class HyperpriorModel(nn.Module):
         super().__init__()
         self.config = config
         n, m, q = config.n, config.m, config.levels
-        self.g_a = analysis(n, m)
-        self.g_s = synthesis(n, m)
+        self.g_a = analysis(n, m, config.latent_blocks)
+        self.g_s = synthesis(n, m, config.latent_blocks)
         self.h_a = hyper_analysis(n, m)
         self.h_s = hyper_synthesis(n, m)
         self.z_density = FactorizedDensity(n)
@@ -201,12 +205,11 @@ class HyperpriorModel(nn.Module):
 
 def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
     """A copy of `model` with config changes that only add modules (a context, residual
-    prediction); the added modules start as initialized, i.e. as a no-op."""
+    prediction, latent blocks); every added module starts as a no-op, so the copy computes
+    what `model` did."""
     new = HyperpriorModel(replace(model.config, **changes))
-    added = tuple(name + "." for name, _ in new.named_children() if getattr(model, name) is None)
     old_state, new_state = model.state_dict(), new.state_dict()
-    kept = all(k in new_state and new_state[k].shape == v.shape for k, v in old_state.items())
-    if not kept or not all(k in old_state or k.startswith(added) for k in new_state):
+    if not all(k in new_state and new_state[k].shape == v.shape for k, v in old_state.items()):
         raise ValueError(f"{changes} does not only add modules to the model")
     new.load_state_dict(old_state, strict=False)
     return new

@@ -18,8 +18,9 @@ ALIGN = 64  # the model's total stride (z is 1/64 of the image); tiles are multi
 LATENT = 16  # y is 1/16 of the image
 DEFAULT_TILE = 1024  # entropy tile side for images larger than this in either direction
 WINDOW_CORE = 768  # pixels each window contributes (multiple of ALIGN)
-WINDOW_MARGIN = 64  # context on each side: > the receptive-field radius of g_a (30 px)
-#                     and of g_s (about 3 latents = 48 px)
+RECEPTIVE_RADIUS = 30  # of g_a and of g_s: four 5x5 stride-2 layers, 2 * (1 + 2 + 4 + 8) px
+WINDOW_MARGIN = 64  # context on each side, >= RECEPTIVE_RADIUS; a model with latent blocks
+#                     may need more (window_margin)
 WHOLE_IMAGE_PIXELS = 1 << 20  # padded images up to 1 Mpx run in one window
 
 
@@ -86,10 +87,18 @@ def tile_count(width: int, height: int, tile_width: int, tile_height: int) -> in
     return -(-pw // tile_width) * -(-ph // tile_height)
 
 
-def windows(width: int, height: int) -> list[tuple[Box, Box]]:
+def window_margin(latent_blocks: int) -> int:
+    """The margin for transforms with this many residual blocks at latent resolution (each
+    widens the receptive field by one latent), in whole latents, at least WINDOW_MARGIN."""
+    radius = RECEPTIVE_RADIUS + LATENT * latent_blocks
+    return max(WINDOW_MARGIN, -(-radius // LATENT) * LATENT)
+
+
+def windows(width: int, height: int, margin: int = WINDOW_MARGIN) -> list[tuple[Box, Box]]:
     """(core, outer) boxes in pixels of the padded image: a transform runs on `outer` and
-    keeps `core`. The cores cover the padded image exactly once; every coordinate is a
-    multiple of LATENT, so the latent grid of a window lines up with the whole image's."""
+    keeps `core`, `margin` pixels (a multiple of LATENT) around it. The cores cover the
+    padded image exactly once; every coordinate is a multiple of LATENT, so the latent grid
+    of a window lines up with the whole image's."""
     pw, ph = padded_size(width, height)
     full = Box(0, 0, pw, ph)
     if pw * ph <= WHOLE_IMAGE_PIXELS:
@@ -98,5 +107,5 @@ def windows(width: int, height: int) -> list[tuple[Box, Box]]:
     for y in range(0, ph, WINDOW_CORE):
         for x in range(0, pw, WINDOW_CORE):
             core = Box(x, y, min(x + WINDOW_CORE, pw), min(y + WINDOW_CORE, ph))
-            out.append((core, core.grown(WINDOW_MARGIN, full)))
+            out.append((core, core.grown(margin, full)))
     return out

@@ -30,7 +30,8 @@ import torch
 from ..model import HyperpriorModel, extend, gaussian_likelihood
 from .data import CropSampler, load_folder
 from .export import load_float_model
-from .loop import load_checkpoint, log_record, lr_at, optimizer_step, save_checkpoint, start_run
+from .loop import (adam, load_checkpoint, log_record, lr_at, optimizer_step, save_checkpoint,
+                   start_run)
 
 CKPT_SECONDS = 300
 
@@ -103,10 +104,10 @@ def main(argv=None) -> Path:
     trained = model.spatial if checkerboard else model.context
     model.requires_grad_(False)
     trained.requires_grad_(True)
-    params = list(trained.parameters())
-    opt = torch.optim.Adam(params, lr=args.lr)
-    if opt_state:
-        opt.load_state_dict(opt_state)
+    prefix = "spatial." if checkerboard else "context."
+    opt = adam(model, [n for n, _ in model.named_parameters() if n.startswith(prefix)],
+               opt_state, args.lr)
+    params = opt.param_groups[0]["params"]
     step = state.get("step", 0)
     t0 = time.time()
     images = load_folder(args.data, min_side=64)

@@ -17,7 +17,8 @@ makes this the cheap part of training on a CPU:
   no uniform-noise proxy.
 
 Measured once, on top of cc-v5 (weights/TRAINING.md): 20 minutes from a fresh Adam lost
-0.06-0.21 dB on the Kodak estimate, so no shipped weights use it yet.
+0.06-0.21 dB on the Kodak estimate, so no shipped weights use it yet. Resuming a joint
+checkpoint now carries its Adam moments of the decoder's parameters over (loop.adam).
 """
 from __future__ import annotations
 
@@ -30,18 +31,16 @@ import torch
 
 from ..model import HyperpriorModel
 from .data import load_folder
-from .loop import (load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
+from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
                    save_checkpoint, start_run)
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
 
-def decoder_parameters(model: HyperpriorModel) -> list[torch.nn.Parameter]:
-    """The parameters that shape the reconstruction and not the rate."""
-    params = list(model.g_s.parameters()) + [model.log_inv_gain]
-    if model.lrp is not None:
-        params += list(model.lrp.parameters())
-    return params
+def decoder_parameters(model: HyperpriorModel) -> list[str]:
+    """The names of the parameters that shape the reconstruction and not the rate."""
+    return [n for n, _ in model.named_parameters()
+            if n.startswith(("g_s.", "lrp.")) or n == "log_inv_gain"]
 
 
 class LatentCrops:
@@ -109,19 +108,19 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.crop % 64:
         p.error("the crop size must be a multiple of 64 (the model's total stride)")
-    args.lrp_hidden = None  # load_model_for_training adds no modules here
     return args
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
     out = start_run(args)
-    model, _, state = load_model_for_training(args)  # the joint run's Adam state does not apply
+    model, opt_state, state = load_model_for_training(args)
     model.requires_grad_(False)
-    params = decoder_parameters(model)
+    # a joint checkpoint's Adam moments of these parameters carry over
+    opt = adam(model, decoder_parameters(model), opt_state, args.lr)
+    params = opt.param_groups[0]["params"]
     for q in params:
         q.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=args.lr)
     step = state.get("step", 0)
     log = open(out / "log.jsonl", "a")
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()

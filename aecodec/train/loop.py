@@ -29,33 +29,63 @@ def lr_at(frac: float, base: float, warmup_frac: float, floor: float = 0.02) -> 
 
 def save_checkpoint(path: Path, model, opt, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
+    # the names of the optimizer's parameters: a later run that trains another subset, or a
+    # model with added modules, takes the moments it can use by name (see `adam`)
+    names = {id(p): n for n, p in model.named_parameters()}
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                "opt_names": [names[id(p)] for p in opt.param_groups[0]["params"]],
                 "config": model.config.to_dict(), "state": state}, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path) -> tuple[HyperpriorModel, dict | None, dict]:
-    """The model, optimizer state and run state saved by `save_checkpoint`. A checkpoint
-    packed without its optimizer (aecodec.train.device) gives None: Adam starts afresh."""
+    """The model, optimizer state (with "names", see `adam`) and run state saved by
+    `save_checkpoint`. A checkpoint packed without its optimizer (aecodec.train.device)
+    gives None: Adam starts afresh."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = HyperpriorModel(ModelConfig.from_dict(ckpt["config"]))
     model.load_state_dict(ckpt["model"])
-    return model, ckpt.get("opt"), ckpt["state"]
+    opt = ckpt.get("opt")
+    if opt is not None:
+        every = [n for n, _ in model.named_parameters()]
+        # checkpoints from before "opt_names": a joint run's optimizer held every parameter
+        names = ckpt.get("opt_names") or (every if len(opt["param_groups"][0]["params"])
+                                          == len(every) else None)
+        opt = {**opt, "names": names} if names else None
+    return model, opt, ckpt["state"]
+
+
+def adam(model, names: list[str], opt_state: dict | None, lr: float) -> torch.optim.Adam:
+    """Adam over the model's parameters `names`, starting from the moments and step counts
+    that `opt_state` (from load_checkpoint) holds for any of them, matched by name. Parameters
+    it does not hold (added modules) start afresh; a run that trains a subset (the decoder)
+    keeps what the joint run's optimizer learned about that subset."""
+    named = dict(model.named_parameters())
+    opt = torch.optim.Adam([named[n] for n in names], lr=lr)
+    if opt_state:
+        group = opt_state["param_groups"][0]
+        saved = {name: opt_state["state"][i]
+                 for name, i in zip(opt_state["names"], group["params"]) if i in opt_state["state"]}
+        opt.load_state_dict({
+            "state": {i: saved[n] for i, n in enumerate(names) if n in saved},
+            "param_groups": [{**group, "params": list(range(len(names)))}]})
+    return opt
 
 
 def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if args.resume and Path(args.resume).is_file() and args.resume.endswith(".ckpt"):
         model, opt_state, state = load_checkpoint(args.resume)
-        if state.get("phase") == "decoder":  # Adam moments of the decoder's parameters only
-            opt_state = None
     elif args.resume:  # a shipped weights folder: fine-tune from it
         from .export import load_float_model
         model, opt_state, state = load_float_model(args.resume, args.resume_id), None, {}
     else:
         model, opt_state, state = HyperpriorModel(ModelConfig(n=args.n, m=args.m)), None, {}
-    if args.lrp_hidden and model.lrp is None:
-        # new parameters: the saved Adam moments no longer line up with the parameter list
-        model, opt_state = extend(model, lrp_hidden=tuple(args.lrp_hidden)), None
+    # modules added to a trained model start as no-ops; Adam keeps the rest's moments
+    if getattr(args, "lrp_hidden", None) and model.lrp is None:
+        model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
+    blocks = getattr(args, "latent_blocks", None)
+    if blocks is not None and blocks != model.config.latent_blocks:
+        model = extend(model, latent_blocks=blocks)
     return model, opt_state, state
 
 
@@ -108,6 +138,10 @@ def parse_args(argv=None):
     p.add_argument("--lrp-hidden", type=int, nargs="+", default=None,
                    help="add latent residual prediction with these hidden widths to a "
                         "channel-context model that has none (starts as a no-op)")
+    p.add_argument("--latent-blocks", type=int, default=None,
+                   help="give g_a and g_s this many residual blocks at 1/16 resolution "
+                        "(aecodec.nn.transforms); blocks added to a trained model start as "
+                        "the identity")
     p.add_argument("--new-schedule", action="store_true",
                    help="with a .ckpt: keep weights, Adam moments and step count but start a new "
                         "time budget (warm-up and cosine) instead of continuing the old one")
@@ -146,9 +180,7 @@ def main(argv=None) -> Path:
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest kernels once
     model, opt_state, state = load_model_for_training(args)
     model.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    if opt_state:
-        opt.load_state_dict(opt_state)
+    opt = adam(model, [n for n, _ in model.named_parameters()], opt_state, args.lr)
     step = state.get("step", 0)
     # training seconds already spent in this schedule; a new schedule starts from zero
     spent = 0.0 if args.new_schedule else state.get("seconds", 0.0)
