@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,seams,ratecontrol,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,ratecontrol,blocks,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -46,15 +46,19 @@ def main(argv=None) -> int:
     rc.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     rc.add_argument("--out", type=Path, default=Path("bench/results/ratecontrol"))
 
+    bl = sub.add_parser("blocks", help="decode/encode time that latent blocks would add")
+    bl.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    bl.add_argument("--out", type=Path, default=Path("bench/results/blocks"))
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m, sm, rc):
+    for p in (r, m, sm, rc, bl):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory", "seams", "ratecontrol"):
+    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -87,6 +91,11 @@ def main(argv=None) -> int:
         res = ratecontrol.run(a.data, a.out, log=_log)
         _log(f"wrote {a.out}/ratecontrol.json, ratecontrol.md: largest in-range error "
              f"{100 * res['max_abs_error']:.2f} %")
+    elif a.cmd == "blocks":
+        from . import blocks
+
+        res = blocks.run(a.data, a.out, log=_log)
+        _log(f"wrote {a.out}/blocks.json, blocks.md")
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)

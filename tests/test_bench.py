@@ -92,3 +92,18 @@ def test_quick_run(tmp_path):
     assert "BD-rate vs JPEG 4:2:0" in md and "## Speed" in md
     if "aecodec" in res["skipped"]:
         assert "aecodec" in md  # the note is shown, not silently dropped
+
+
+def test_latent_block_costs(tmp_path, sample):
+    """`python -m bench blocks` on a small image: every block count timed, more blocks cost
+    more parameters, and the tables are written."""
+    from bench import blocks
+    data = tmp_path / "images"
+    data.mkdir()
+    sample.crop((0, 0, 256, 192)).save(data / "a.png")
+    res = blocks.run(data, tmp_path / "out", counts=(0, 2), reps=1, log=lambda *_: None)
+    zero, two = res["rows"]
+    assert zero["encode_share"] == zero["decode_share"] == 0 and zero["params_m"] == 0
+    assert two["params_m"] > 0 and two["g_s_s"] > 0 and res["decode_s"] > 0
+    assert "| 2 |" in (tmp_path / "out" / "blocks.md").read_text()
+    assert json.loads((tmp_path / "out" / "blocks.json").read_text())["size"] == [256, 192]
