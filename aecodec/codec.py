@@ -169,8 +169,7 @@ class Codec:
         g_a = self._net(self.model).g_a
         pw, ph = tiling.padded_size(w, h)
         features = None
-        margin = tiling.window_margin(self.model.config.latent_blocks)
-        for core, outer in tiling.windows(w, h, margin):
+        for core, outer in tiling.windows(w, h, self.model.config.latent_blocks):
             x = torch.from_numpy(_window(rgb, outer)).permute(2, 0, 1)[None]
             y = g_a(x.to(self.device).float().div_(255))[0]
             if features is None:
@@ -315,8 +314,7 @@ class Codec:
         self._check_tiles(f, lm)
         want = parse_region(region, hd.width, hd.height) if region is not None \
             else Box(0, 0, hd.width, hd.height)
-        margin = tiling.window_margin(lm.config.latent_blocks)
-        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, margin)
+        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, lm.config.latent_blocks)
                 if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
         level = quality_to_level(hd.quality, lm.config.levels)

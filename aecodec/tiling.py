@@ -94,13 +94,14 @@ def window_margin(latent_blocks: int) -> int:
     return max(WINDOW_MARGIN, -(-radius // LATENT) * LATENT)
 
 
-def windows(width: int, height: int, margin: int = WINDOW_MARGIN) -> list[tuple[Box, Box]]:
+def windows(width: int, height: int, latent_blocks: int = 0) -> list[tuple[Box, Box]]:
     """(core, outer) boxes in pixels of the padded image: a transform runs on `outer` and
-    keeps `core`, `margin` pixels (a multiple of LATENT) around it. The cores cover the
+    keeps `core`, window_margin(latent_blocks) pixels around it. The cores cover the
     padded image exactly once; every coordinate is a multiple of LATENT, so the latent grid
     of a window lines up with the whole image's."""
     pw, ph = padded_size(width, height)
     full = Box(0, 0, pw, ph)
+    margin = window_margin(latent_blocks)
     if pw * ph <= WHOLE_IMAGE_PIXELS:
         return [(full, full)]
     out = []
