@@ -161,8 +161,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on the transforms (default: on for CUDA; on CPU only "
-                        "worth it with native bf16, e.g. AVX-512 BF16 or AMX)")
+                   help="bf16 autocast on the transforms (default: on for CUDA and on CPUs "
+                        "with native bf16, AVX-512 BF16 or AMX, where it halves a 256-px step)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -171,11 +171,24 @@ def parse_args(argv=None):
     return args
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether bf16 autocast pays on this device: always on CUDA; on a CPU only with bf16
+    instructions (without them oneDNN emulates bf16 and a step gets slower, not faster).
+    Measured on 2 Zen 5 cores with AVX-512 BF16: 4.5 instead of 2.3 images/s at 256 px."""
+    if device.type == "cuda":
+        return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:  # not Linux: keep float32 unless asked
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def main(argv=None) -> Path:
     args = parse_args(argv)
     out = start_run(args)
     device = torch.device(args.device)
-    autocast = args.autocast if args.autocast is not None else device.type == "cuda"
+    autocast = args.autocast if args.autocast is not None else native_bf16(device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest kernels once
     model, opt_state, state = load_model_for_training(args)
