@@ -192,7 +192,9 @@ def main(argv=None) -> Path:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop shapes: pick the fastest kernels once
     model, opt_state, state = load_model_for_training(args)
-    model.to(device)
+    # channels-last activations: oneDNN's (and cuDNN's) fastest convolution layout, 7-10 % off a
+    # CPU step measured; checkpoints and exports store the same logical tensors either way
+    model.to(device, memory_format=torch.channels_last)
     opt = adam(model, [n for n, _ in model.named_parameters()], opt_state, args.lr)
     step = state.get("step", 0)
     # training seconds already spent in this schedule; a new schedule starts from zero
@@ -221,6 +223,7 @@ def main(argv=None) -> Path:
         crop = args.final_crop if final else args.crop
         batch = max(1, args.batch * args.crop**2 // crop**2)
         x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
+        x = x.contiguous(memory_format=torch.channels_last)
         t = torch.rand(batch, device=device) * (levels - 1)
         lr = lr_at(frac, args.lr, args.warmup_frac)
         res = model(x, t, autocast=autocast)
