@@ -45,3 +45,17 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     img = Image.open(data / "img0.png")
     out = codec.decompress(codec.compress(img, quality=80))
     assert out.size == img.size
+
+
+def test_bf16_autocast_default_follows_the_cpu(tmp_path):
+    """bf16 autocast by default only where it is native (emulated bf16 is 10x slower)."""
+    import torch
+
+    from aecodec.train.loop import native_bf16
+    info = tmp_path / "cpuinfo"
+    info.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
+    assert not native_bf16(torch.device("cpu"), info)
+    info.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    assert native_bf16(torch.device("cpu"), info)
+    assert not native_bf16(torch.device("cpu"), tmp_path / "missing")
+    assert native_bf16(torch.device("cuda"), tmp_path / "missing")
