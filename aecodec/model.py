@@ -213,3 +213,13 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
         raise ValueError(f"{changes} does not only add modules to the model")
     new.load_state_dict(old_state, strict=False)
     return new
+
+
+def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:
+    """A copy of `model` without its latent blocks, every other weight kept: the inverse of
+    `extend(model, latent_blocks=k)` (what `python -m bench blocks` measures block counts from).
+    Not strict, as `extend`: a loaded model holds only its float parts."""
+    new = HyperpriorModel(replace(model.config, latent_blocks=0))
+    new.load_state_dict({k: v for k, v in model.state_dict().items() if ".res" not in k},
+                        strict=False)
+    return new

@@ -23,36 +23,20 @@ def _seconds(fn, *args) -> float:
     return time.perf_counter() - t0
 
 
-def without_blocks(net):
-    """A copy of a model without its latent blocks (the rest of its weights kept), the common
-    base every block count is measured from."""
-    from dataclasses import replace
-
-    from aecodec.model import HyperpriorModel
-
-    base = HyperpriorModel(replace(net.config, latent_blocks=0))
-    # not strict: a loaded model keeps only the float parts (h_s and the context nets run
-    # from their exact integer form), as `extend` does
-    kept = {k: v for k, v in net.state_dict().items() if ".res" not in k}
-    if base.load_state_dict(kept, strict=False).unexpected_keys:
-        raise ValueError("the model has layers besides latent blocks that a base lacks")
-    return base
-
-
 def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=print) -> dict:
     import torch
     from PIL import Image
 
     import aecodec
     from aecodec import weights
-    from aecodec.model import extend
+    from aecodec.model import extend, without_latent_blocks
 
     src = first_png(data)
     img = Image.open(src).convert("RGB")
     lm = weights.load()
     nets = {}
     gen = torch.Generator().manual_seed(0)
-    base = without_blocks(lm.net)
+    base = without_latent_blocks(lm.net)
     for k in counts:
         net = extend(base, latent_blocks=k).eval().requires_grad_(False)
         with torch.no_grad():

@@ -7,7 +7,7 @@ import torch
 
 from conftest import psnr, training_images
 from aecodec import tiling
-from aecodec.model import HyperpriorModel, ModelConfig, extend
+from aecodec.model import HyperpriorModel, ModelConfig, extend, without_latent_blocks
 from aecodec.train.decoder import decoder_parameters
 from aecodec.train.loop import adam, load_checkpoint, optimizer_step, save_checkpoint
 
@@ -38,6 +38,9 @@ def test_added_latent_blocks_start_as_the_identity():
         y = model.g_a(x)
         assert torch.equal(grown.g_a(x), y)
         assert torch.equal(grown.g_s(y), model.g_s(y))
+    stripped = without_latent_blocks(grown)  # and back: the same weights as before growing
+    assert stripped.state_dict().keys() == model.state_dict().keys()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in stripped.state_dict().items())
     with pytest.raises(ValueError, match="does not only add"):
         extend(model, m=24)
 
