@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,seams,ratecontrol,blocks,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,ratecontrol,blocks,speed,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -50,15 +50,21 @@ def main(argv=None) -> int:
     bl.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     bl.add_argument("--out", type=Path, default=Path("bench/results/blocks"))
 
+    sp = sub.add_parser("speed", help="aecodec vs CompressAI, timed interleaved image by image")
+    sp.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    sp.add_argument("--out", type=Path, default=Path("bench/results/speed"))
+    sp.add_argument("--quality", type=float, default=50)
+    sp.add_argument("--reps", type=int, default=3)
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m, sm, rc, bl):
+    for p in (r, m, sm, rc, bl, sp):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks"):
+    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks", "speed"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -96,6 +102,13 @@ def main(argv=None) -> int:
 
         res = blocks.run(a.data, a.out, log=_log)
         _log(f"wrote {a.out}/blocks.json, blocks.md")
+    elif a.cmd == "speed":
+        from . import speed
+
+        res = speed.run(a.data, a.out, quality=a.quality, reps=a.reps, log=_log)
+        _log(f"wrote {a.out}/speed.json, speed.md: aecodec / bmshj2018-hyperprior decode "
+             f"{res['ratio']['bmshj2018-hyperprior']['decode']:.2f}x, encode "
+             f"{res['ratio']['bmshj2018-hyperprior']['encode']:.2f}x")
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)

@@ -50,7 +50,6 @@ def import_models():
 def run(images: dict, log=print) -> dict:
     try:
         import torch
-        import torch.nn.functional as F
 
         cm, how = import_models()
     except Exception as e:
@@ -65,16 +64,13 @@ def run(images: dict, log=print) -> dict:
                     "CompressAI requires; time is model.compress / model.decompress on tensors "
                     "(no PIL conversion)")
                    % (compressai.__version__, how, compressai.get_entropy_coder()), "models": {}}
-    for name, cls in MODELS.items():
-        torch.manual_seed(0)
-        model = getattr(cm, cls)(N=128, M=192).eval()
-        model.update(force=True)  # build the CDF tables compress() needs
+    for name in MODELS:
+        model = build(cm, name)
         enc, dec, mpx = [], [], []
         with torch.no_grad():
             for i, (_img, ref) in enumerate(images.values()):
                 h, w = ref.shape[:2]
-                x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].float() / 255
-                x = F.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate")
+                x = padded_input(ref)
                 if i == 0:  # untimed warm-up, as for the other codecs
                     model.decompress(**_args(model.compress(x)))
                 t0 = time.perf_counter()
@@ -89,6 +85,27 @@ def run(images: dict, log=print) -> dict:
         log(f"  compressai {name}: enc {r['encode_s']:.3f}s dec {r['decode_s']:.3f}s")
         out["models"][name] = r
     return out
+
+
+def build(cm, name: str):
+    """CompressAI's model `name` (a key of MODELS), N=128 M=192, random weights, ready to code."""
+    import torch
+
+    torch.manual_seed(0)
+    model = getattr(cm, MODELS[name])(N=128, M=192).eval()
+    model.update(force=True)  # build the CDF tables compress() needs
+    return model
+
+
+def padded_input(ref: np.ndarray):
+    """An RGB uint8 array as CompressAI's input: (1, 3, H, W) in [0, 1], edge-padded to a
+    multiple of 64 as its models require."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = ref.shape[:2]
+    x = torch.from_numpy(ref.copy()).permute(2, 0, 1)[None].float() / 255
+    return F.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate")
 
 
 def _args(s):

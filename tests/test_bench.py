@@ -107,3 +107,26 @@ def test_latent_block_costs(tmp_path, sample):
     assert two["params_m"] > 0 and two["g_s_s"] > 0 and res["decode_s"] > 0
     assert "| 2 |" in (tmp_path / "out" / "blocks.md").read_text()
     assert json.loads((tmp_path / "out" / "blocks.json").read_text())["size"] == [256, 192]
+
+
+def test_interleaved_speed(tmp_path, sample):
+    """`python -m bench speed` on two small images: every codec timed on every image, the
+    ratios are aecodec's medians over each peer's, and the table is written. Needs compressai
+    (bench/README.md), which a fresh install does not have."""
+    from bench import speed, speed_compressai
+    try:
+        speed_compressai.import_models()
+    except ImportError:
+        pytest.skip("compressai is not installed")
+    data = tmp_path / "images"
+    data.mkdir()
+    for name, box in (("a.png", (0, 0, 128, 128)), ("b.png", (64, 64, 192, 256))):
+        sample.crop(box).save(data / name)
+    res = speed.run(data, tmp_path / "out", reps=2, images=("a.png", "b.png"), log=lambda *_: None)
+    assert [r["image"] for r in res["images"]] == ["a.png", "b.png"]
+    med = res["median"]
+    for name, r in res["ratio"].items():
+        assert r["decode"] == pytest.approx(med["aecodec"]["decode"] / med[name]["decode"])
+        assert all(t["encode"] > 0 and t["decode"] > 0 for t in res["images"][0].values()
+                   if isinstance(t, dict))
+    assert "| bmshj2018-hyperprior |" in (tmp_path / "out" / "speed.md").read_text()
