@@ -52,16 +52,16 @@ def run(data: Path, out: Path, quality: float = 50, reps: int = 3, images=IMAGES
             x = sc.padded_input(np.asarray(img))
             codec.decompress(codec.compress(img, quality))  # untimed warm-up
             times = {n: {"encode": float("inf"), "decode": float("inf")} for n in names}
+            def keep_best(name, enc, dec):
+                t = times[name]
+                t["encode"], t["decode"] = min(enc, t["encode"]), min(dec, t["decode"])
+
             for _ in range(reps):
                 enc, aec = _timed(codec.compress, img, quality)
-                dec, _ = _timed(codec.decompress, aec)
-                times["aecodec"] = {"encode": min(enc, times["aecodec"]["encode"]),
-                                    "decode": min(dec, times["aecodec"]["decode"])}
+                keep_best("aecodec", enc, _timed(codec.decompress, aec)[0])
                 for name, model in peers.items():
                     enc, s = _timed(model.compress, x)
-                    dec, _ = _timed(model.decompress, **sc._args(s))
-                    times[name] = {"encode": min(enc, times[name]["encode"]),
-                                   "decode": min(dec, times[name]["decode"])}
+                    keep_best(name, enc, _timed(model.decompress, **sc._args(s))[0])
             for n in names:
                 for k in ("encode", "decode"):
                     best[n][k].append(times[n][k])
