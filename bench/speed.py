@@ -61,7 +61,7 @@ def run(data: Path, out: Path, quality: float = 50, reps: int = 3, images=IMAGES
                 keep_best("aecodec", enc, _timed(codec.decompress, aec)[0])
                 for name, model in peers.items():
                     enc, s = _timed(model.compress, x)
-                    keep_best(name, enc, _timed(model.decompress, **sc._args(s))[0])
+                    keep_best(name, enc, _timed(model.decompress, **sc.decompress_args(s))[0])
             for n in names:
                 for k in ("encode", "decode"):
                     best[n][k].append(times[n][k])

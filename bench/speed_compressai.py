@@ -72,11 +72,11 @@ def run(images: dict, log=print) -> dict:
                 h, w = ref.shape[:2]
                 x = padded_input(ref)
                 if i == 0:  # untimed warm-up, as for the other codecs
-                    model.decompress(**_args(model.compress(x)))
+                    model.decompress(**decompress_args(model.compress(x)))
                 t0 = time.perf_counter()
                 s = model.compress(x)
                 t1 = time.perf_counter()
-                model.decompress(**_args(s))
+                model.decompress(**decompress_args(s))
                 t2 = time.perf_counter()
                 enc.append(t1 - t0), dec.append(t2 - t1), mpx.append(h * w / 1e6)
         r = {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
@@ -108,5 +108,6 @@ def padded_input(ref: np.ndarray):
     return F.pad(x, (0, -w % 64, 0, -h % 64), mode="replicate")
 
 
-def _args(s):
+def decompress_args(s):
+    """model.compress's output as model.decompress's keyword arguments."""
     return {"strings": s["strings"], "shape": s["shape"]}
