@@ -11,16 +11,9 @@ block count once, in turn, and the medians are compared, so machine noise hits a
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 
-from .outputs import first_png, write_results
-
-
-def _seconds(fn, *args) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+from .outputs import first_png, timed, write_results
 
 
 def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=print) -> dict:
@@ -53,11 +46,11 @@ def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=pri
     whole = {"encode": [], "decode": []}
     with torch.no_grad():
         for rep in range(reps):
-            whole["encode"].append(_seconds(codec.compress, img, 55))
-            whole["decode"].append(_seconds(codec.decompress, data_aec))
+            whole["encode"].append(timed(codec.compress, img, 55)[0])
+            whole["decode"].append(timed(codec.decompress, data_aec)[0])
             for k in counts:
-                times[k]["g_a"].append(_seconds(nets[k].g_a, x))
-                times[k]["g_s"].append(_seconds(nets[k].g_s, y))
+                times[k]["g_a"].append(timed(nets[k].g_a, x)[0])
+                times[k]["g_s"].append(timed(nets[k].g_s, y)[0])
             log(f"repetition {rep + 1}/{reps}")
     med = {k: {t: statistics.median(v) for t, v in d.items()} for k, d in times.items()}
     enc, dec = statistics.median(whole["encode"]), statistics.median(whole["decode"])

@@ -1,8 +1,9 @@
-"""What the smaller bench commands share: their input image and how results are written."""
+"""What the smaller bench commands share: their input image, timing and how results are written."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 
@@ -12,6 +13,13 @@ def first_png(folder: Path) -> Path:
     if not files:
         raise SystemExit(f"no PNG images in {folder}")
     return files[0]
+
+
+def timed(fn, *args, **kwargs):
+    """(seconds, result) of one call of fn."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t0, out
 
 
 def write_results(out: Path, stem: str, res: dict, markdown) -> dict:

@@ -12,18 +12,11 @@ weights (bench/speed_compressai.py), which flatters CompressAI slightly.
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 
-from .outputs import write_results
+from .outputs import timed, write_results
 
 IMAGES = ("kodim01.png", "kodim04.png", "kodim07.png", "kodim13.png", "kodim15.png", "kodim23.png")
-
-
-def _timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return time.perf_counter() - t0, out
 
 
 def run(data: Path, out: Path, quality: float = 50, reps: int = 3, images=IMAGES,
@@ -57,11 +50,11 @@ def run(data: Path, out: Path, quality: float = 50, reps: int = 3, images=IMAGES
                 t["encode"], t["decode"] = min(enc, t["encode"]), min(dec, t["decode"])
 
             for _ in range(reps):
-                enc, aec = _timed(codec.compress, img, quality)
-                keep_best("aecodec", enc, _timed(codec.decompress, aec)[0])
+                enc, aec = timed(codec.compress, img, quality)
+                keep_best("aecodec", enc, timed(codec.decompress, aec)[0])
                 for name, model in peers.items():
-                    enc, s = _timed(model.compress, x)
-                    keep_best(name, enc, _timed(model.decompress, **sc.decompress_args(s))[0])
+                    enc, s = timed(model.compress, x)
+                    keep_best(name, enc, timed(model.decompress, **sc.decompress_args(s))[0])
             for n in names:
                 for k in ("encode", "decode"):
                     best[n][k].append(times[n][k])
