@@ -18,7 +18,7 @@ from torch import nn
 
 from .nn.context import ChannelContext, CheckerboardContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
-from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, synthesis
+from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, is_latent_block, synthesis
 
 SCALE_MIN = 0.11
 SCALE_MAX = 256.0
@@ -220,6 +220,6 @@ def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:
     `extend(model, latent_blocks=k)` (what `python -m bench blocks` measures block counts from).
     Not strict, as `extend`: a loaded model holds only its float parts."""
     new = HyperpriorModel(replace(model.config, latent_blocks=0))
-    new.load_state_dict({k: v for k, v in model.state_dict().items() if ".res" not in k},
+    new.load_state_dict({k: v for k, v in model.state_dict().items() if not is_latent_block(k)},
                         strict=False)
     return new

@@ -23,6 +23,7 @@ def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=pri
     import aecodec
     from aecodec import weights
     from aecodec.model import extend, without_latent_blocks
+    from aecodec.nn.transforms import is_latent_block
 
     src = first_png(data)
     img = Image.open(src).convert("RGB")
@@ -34,7 +35,7 @@ def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=pri
         net = extend(base, latent_blocks=k).eval().requires_grad_(False)
         with torch.no_grad():
             for name, p in net.named_parameters():
-                if ".res" in name:
+                if is_latent_block(name):
                     p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
         nets[k] = net.to(memory_format=torch.channels_last)
     x = torch.rand(1, 3, img.height, img.width).contiguous(memory_format=torch.channels_last)
@@ -58,7 +59,7 @@ def run(data: Path, out: Path, counts=(0, 1, 2, 3, 4, 6), reps: int = 7, log=pri
              "encode_share": (med[k]["g_a"] - med[0]["g_a"]) / enc,
              "decode_share": (med[k]["g_s"] - med[0]["g_s"]) / dec,
              "params_m": sum(p.numel() for n, p in nets[k].named_parameters()
-                             if ".res" in n) / 1e6}
+                             if is_latent_block(n)) / 1e6}
             for k in counts]
     res = {"image": src.name, "size": [img.width, img.height], "model": lm.model_id,
            "threads": torch.get_num_threads(), "reps": reps, "encode_s": enc, "decode_s": dec,

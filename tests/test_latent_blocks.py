@@ -8,6 +8,7 @@ import torch
 from conftest import psnr, training_images
 from aecodec import tiling
 from aecodec.model import HyperpriorModel, ModelConfig, extend, without_latent_blocks
+from aecodec.nn.transforms import is_latent_block
 from aecodec.train.decoder import decoder_parameters
 from aecodec.train.loop import adam, load_checkpoint, optimizer_step, save_checkpoint
 
@@ -32,6 +33,8 @@ def test_added_latent_blocks_start_as_the_identity():
     trained_steps(model)
     grown = extend(model, latent_blocks=2)
     assert {"g_a.res1.body.4.weight", "g_s.res0.body.0.bias"} <= set(grown.state_dict())
+    assert {k for k in grown.state_dict() if is_latent_block(k)} == \
+        set(grown.state_dict()) - set(model.state_dict())
     assert set(model.state_dict()) < set(grown.state_dict())  # old names kept
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():

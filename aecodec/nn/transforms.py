@@ -50,10 +50,19 @@ class ResidualBottleneck(nn.Module):
         return x + self.body(x)
 
 
+BLOCK_PREFIX = "res"  # latent blocks are named res0, res1, ... inside g_a and g_s
+
+
+def is_latent_block(name: str) -> bool:
+    """Whether a parameter or module name (e.g. 'g_s.res0.body.0.weight') is in a latent block."""
+    return any(part.startswith(BLOCK_PREFIX) and part[len(BLOCK_PREFIX):].isdigit()
+               for part in name.split("."))
+
+
 def _numbered(layers: list[nn.Module], blocks: list[nn.Module],
               blocks_first: bool) -> nn.Sequential:
     named = [(str(i), layer) for i, layer in enumerate(layers)]
-    res = [(f"res{i}", block) for i, block in enumerate(blocks)]
+    res = [(f"{BLOCK_PREFIX}{i}", block) for i, block in enumerate(blocks)]
     return nn.Sequential(OrderedDict(res + named if blocks_first else named + res))
 
 
