@@ -59,3 +59,37 @@ def test_bf16_autocast_default_follows_the_cpu(tmp_path):
     assert native_bf16(torch.device("cpu"), info)
     assert not native_bf16(torch.device("cpu"), tmp_path / "missing")
     assert native_bf16(torch.device("cuda"), tmp_path / "missing")
+
+
+def test_soup_averages_runs_from_the_same_start(tmp_path):
+    """Two runs of different seeds average into a checkpoint that exports and resumes; runs of
+    different shapes are refused."""
+    import pytest
+    import torch
+
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.soup import main as soup_main
+
+    data = training_images(tmp_path / "data")
+
+    def run(out, *extra, m=12, steps=2):
+        return train_main(["--data", str(data), "--n", "8", "--m", str(m), "--batch", "2",
+                           "--crop", "64", "--final-crop", "64", "--minutes", "5",
+                           "--max-steps", str(steps), "--kodak", "", "--threads", "1",
+                           "--out", str(tmp_path / out), *extra])
+
+    a, b = run("a", "--seed", "1"), run("b", "--seed", "2")
+    soup_main([str(a), str(b), "--out", str(tmp_path / "soup.ckpt"), "--kodak", str(data)])
+    (ma, _, _), (mb, _, _) = load_checkpoint(a), load_checkpoint(b)
+    mixed, opt, state = load_checkpoint(tmp_path / "soup.ckpt")
+    assert state["step"] == 2 and opt is not None
+    sa, sb = ma.state_dict(), mb.state_dict()
+    assert any(not torch.equal(sa[k], sb[k]) for k in sa)  # the seeds made different runs
+    for name, vm in mixed.state_dict().items():
+        va, vb = sa[name], sb[name]
+        torch.testing.assert_close(vm, (va + vb) / 2 if va.is_floating_point() else va)
+    export_main([str(tmp_path / "soup.ckpt"), "--model-id", "soup", "--out", str(tmp_path / "w")])
+    assert run("c", "--resume", str(tmp_path / "soup.ckpt"), steps=3).exists()
+
+    with pytest.raises(ValueError, match="cannot be averaged"):
+        soup_main([str(a), str(run("m16", m=16)), "--out", str(tmp_path / "bad.ckpt")])
