@@ -352,9 +352,12 @@ def test_write_atomic_failure_and_race(tmp_path):
 
 # The CLI in a child process, with the write of the temporary file slowed down: half the data,
 # then a marker file, then a long sleep. The test signals the child at that moment, when a
-# partial file exists on disk.
+# partial file exists on disk. A shell without job control starts background jobs with SIGINT
+# ignored and Python keeps that, so the child restores Ctrl-C's usual handler: the test then
+# means the same however pytest itself was launched.
 _CHILD = r"""
-import os, pathlib, sys, time
+import os, pathlib, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 marker = pathlib.Path(os.environ["AEC_TEST_MARKER"])
 real = pathlib.Path.write_bytes
 def slow(self, data):
