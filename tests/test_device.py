@@ -7,6 +7,7 @@ import torch
 
 from conftest import training_images
 
+from aecodec.train import device
 from aecodec.train.device import pack, unpack
 from aecodec.train.loop import load_checkpoint, main as train_main
 
@@ -34,6 +35,26 @@ def test_pack_unpack_round_trip(tiny_run, tmp_path):
     assert state == original_state
     for (k, a), (_, b) in zip(model.state_dict().items(), original.state_dict().items()):
         assert torch.equal(a, b), k
+
+
+def test_half_pack_rounds_only_the_large_tensors(tiny_run, tmp_path, monkeypatch):
+    _, _, ckpt = tiny_run
+    monkeypatch.setattr(device, "HALF_FROM", 64)  # the tiny model's kernels count as large
+    full = sum(p.stat().st_size for p in pack(ckpt, tmp_path / "full"))
+    half = sum(p.stat().st_size for p in pack(ckpt, tmp_path / "half", half=True))
+    assert half < 0.75 * full
+    model, opt, _ = load_checkpoint(unpack(tmp_path / "half", tmp_path / "back.ckpt"))
+    original, _, _ = load_checkpoint(ckpt)
+    assert opt is None
+    rounded = 0
+    for (k, a), (_, b) in zip(model.state_dict().items(), original.state_dict().items()):
+        assert a.dtype == b.dtype, k  # loading restores float32
+        if b.is_floating_point() and b.numel() >= 64:
+            assert torch.equal(a, b.half().float()), k
+            rounded += 1
+        else:
+            assert torch.equal(a, b), k
+    assert rounded > 0
 
 
 @pytest.mark.parametrize("damage", ["flip", "missing"])

@@ -25,9 +25,25 @@ PART_BYTES = 15 * 2**20  # under the 16 MiB a returned file may have
 INDEX = "index.json"
 
 
-def pack(ckpt: str | Path, folder: str | Path, part_bytes: int = PART_BYTES) -> list[Path]:
-    """Writes folder/part-NN and folder/index.json; returns the parts."""
+HALF_FROM = 65536  # with half=True, float tensors this large travel as float16
+
+
+def halved(state: dict) -> dict:
+    """The model state with its large float tensors (convolution kernels, the bulk of the
+    bytes) in float16, the precision the shipped weights have; small ones (gains, GDN's
+    gamma and beta near their floors, density parameters) stay float32, where float16 would
+    round them to subnormals. Loading converts back to float32 (load_state_dict copies)."""
+    return {k: v.half() if v.is_floating_point() and v.numel() >= HALF_FROM else v
+            for k, v in state.items()}
+
+
+def pack(ckpt: str | Path, folder: str | Path, part_bytes: int = PART_BYTES,
+         half: bool = False) -> list[Path]:
+    """Writes folder/part-NN and folder/index.json; returns the parts. half=True halves the
+    bytes (see `halved`), so two runs' checkpoints fit in what one call may return."""
     full = torch.load(ckpt, map_location="cpu", weights_only=True)
+    if half:
+        full["model"] = halved(full["model"])
     buf = io.BytesIO()
     torch.save({k: full[k] for k in ("model", "config", "state")}, buf)
     data = buf.getvalue()
@@ -73,12 +89,14 @@ def main(argv=None) -> None:
     a = sub.add_parser("pack", help="checkpoint -> parts + index.json in a folder")
     a.add_argument("ckpt")
     a.add_argument("folder")
+    a.add_argument("--half", action="store_true",
+                   help="large float tensors as float16 (half the bytes; see `halved`)")
     b = sub.add_parser("unpack", help="folder of parts -> checkpoint (hashes checked)")
     b.add_argument("folder")
     b.add_argument("out")
     args = p.parse_args(argv)
     if args.command == "pack":
-        parts = pack(args.ckpt, args.folder)
+        parts = pack(args.ckpt, args.folder, half=args.half)
         print(f"{len(parts)} parts in {args.folder}")
     else:
         print(unpack(args.folder, args.out))
