@@ -1,9 +1,10 @@
 """Bring a checkpoint back from a lent GPU machine, whose files return in parts of at most
-16 MiB (8 parts, 64 MiB in all): the model and run state in float32 without Adam's moments
-(36 MB for a 9M-parameter model instead of 108 MB), split into numbered parts beside a
-small index with each part's sha256 and the whole file's.
+16 MiB (8 parts, 64 MiB in all): the model and run state without Adam's moments (40 MB in
+float32 for this 10M-parameter model instead of 121 MB; 23 MB with `--half`, so two runs fit
+in one call's files), split into numbered parts beside a small index with each part's sha256
+and the whole file's.
 
-    python -m aecodec.train.device pack runs/gpu/last.ckpt $OUT/ckpt     # there
+    python -m aecodec.train.device pack [--half] runs/gpu/last.ckpt $OUT/ckpt     # there
     python -m aecodec.train.device unpack FILES_AT/ckpt runs/gpu.ckpt    # here
 
 The unpacked file resumes like any checkpoint (`python -m aecodec.train --resume

@@ -15,13 +15,7 @@ LEG=${1:?usage: leg.sh LEG_MINUTES [train options]}
 shift
 RUN=runs/gpu
 : "${OUT:?OUT must name the folder whose files come back}"
-if ! python3 -c "import constriction" 2>/dev/null; then
-    # nothing can be fetched there: the wheel prepare.py put in .whl
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
+source "$(dirname "$0")/env.sh"
 if [ -f "$RUN/last.ckpt" ]; then
     from=(--resume "$RUN/last.ckpt")
 elif [ -n "${CONTINUE:-}" ]; then

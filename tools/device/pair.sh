@@ -3,10 +3,11 @@
 #
 #   bash tools/device/pair.sh MINUTES "LR_A LR_B" [more `python -m aecodec.train` options]
 #
-# A session's device time (15 minutes) holds one 10-minute call, so there is no second leg:
-# each run is a whole schedule of MINUTES from $FROM (default: the shipped default weights),
-# and two learning rates are tried at once instead of one (one run alone leaves the GPU
-# waiting on Python between kernels; two fill each other's gaps). Each run returns under
+# A session's device time (15 minutes) holds one 10-minute call and a short second one on the
+# still-warm machine, so each run is a whole schedule of MINUTES from $FROM (default: the
+# shipped default weights; or a checkpoint, e.g. runs/pair1/last.ckpt from the first call),
+# and two learning rates are tried at once (two runs kept an H200 86 % busy, each at 1,600-
+# 1,850 images/s at 128 px; weights/TRAINING.md, cc-v14). Each run returns under
 # $OUT/runN: its checkpoint in float16 parts (`python -m aecodec.train.device unpack`) and
 # log.jsonl: 4 files a run, the 8 a call may return. A run that fails or overruns still
 # packs the last checkpoint it saved (every 2 minutes).
@@ -15,13 +16,9 @@ MINUTES=${1:?usage: pair.sh MINUTES "LR_A LR_B" [train options]}
 LRS=${2:?usage: pair.sh MINUTES "LR_A LR_B" [train options]}
 shift 2
 : "${OUT:?OUT must name the folder whose files come back}"
-if ! python3 -c "import constriction" 2>/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-        --target /tmp/site .whl/*.whl || exit 1
-    export PYTHONPATH=/tmp/site
-fi
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD" PYTHONUNBUFFERED=1
-# a hard stop a minute past the schedule: what was saved by then still comes back
+source "$(dirname "$0")/env.sh" || exit 1
+# a hard stop 50 s past the schedule (start-up, the final eval): what was saved by then
+# still comes back
 LIMIT=$(python3 -c "print(int($MINUTES * 60 + 50))")
 i=0
 for lr in $LRS; do
