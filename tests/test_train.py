@@ -93,3 +93,30 @@ def test_soup_averages_runs_from_the_same_start(tmp_path):
 
     with pytest.raises(ValueError, match="cannot be averaged"):
         soup_main([str(a), str(run("m16", m=16)), "--out", str(tmp_path / "bad.ckpt")])
+
+
+def test_accum_sums_micro_batches_into_one_step(tmp_path, monkeypatch):
+    """--accum K draws K batches per optimizer step (the batch a GPU run uses, on one thread)."""
+    import pytest
+    import torch
+
+    from aecodec.train import loop
+    calls = []
+    draw = loop.CropSampler.batch
+    monkeypatch.setattr(loop.CropSampler, "batch",
+                        lambda self, n, crop: calls.append(n) or draw(self, n, crop))
+    steps = []
+    clipped = loop.clipped_step
+    monkeypatch.setattr(loop, "clipped_step",
+                        lambda *a, **k: steps.append(len(calls)) or clipped(*a, **k))
+    data = training_images(tmp_path / "data")
+    argv = ["--data", str(data), "--n", "8", "--m", "12", "--batch", "2", "--crop", "64",
+            "--final-crop", "64", "--minutes", "5", "--log-every", "2", "--kodak", "",
+            "--threads", "1"]
+    ckpt = train_main(argv + ["--out", str(tmp_path / "run"), "--max-steps", "2", "--accum", "3"])
+    assert calls == [2] * 6 and steps == [3, 6]
+    assert torch.load(ckpt, weights_only=False)["state"]["step"] == 2
+    log = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert log["step"] == 2 and log["loss"] > 0
+    with pytest.raises(SystemExit):
+        train_main(argv + ["--out", str(tmp_path / "bad"), "--accum", "0"])

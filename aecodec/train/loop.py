@@ -101,10 +101,16 @@ def start_run(args) -> Path:
 
 def optimizer_step(opt, loss: torch.Tensor, params, lr: float, clip: float = 1.0) -> None:
     """One Adam step at learning rate lr, gradient norm clipped to clip."""
-    for g in opt.param_groups:
-        g["lr"] = lr
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    clipped_step(opt, params, lr, clip)
+
+
+def clipped_step(opt, params, lr: float, clip: float = 1.0) -> None:
+    """One Adam step at learning rate lr on the gradients already summed into params (one
+    batch's or several micro-batches'), their norm clipped to clip."""
+    for g in opt.param_groups:
+        g["lr"] = lr
     torch.nn.utils.clip_grad_norm_(params, clip)
     opt.step()
 
@@ -154,6 +160,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup-frac", type=float, default=0.03)
     p.add_argument("--clip", type=float, default=1.0)
+    p.add_argument("--accum", type=int, default=1,
+                   help="micro-batches of --batch per optimizer step, gradients summed: the "
+                        "larger batch of a GPU run on one CPU thread, at the same cost per image")
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--eval-minutes", type=float, default=15.0)
     p.add_argument("--ckpt-minutes", type=float, default=4.0)
@@ -168,6 +177,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.crop % 64 or args.final_crop % 64:
         p.error("crop sizes must be multiples of 64 (the model's total stride)")
+    if args.accum < 1:
+        p.error("--accum must be at least 1")
     return args
 
 
@@ -222,21 +233,25 @@ def main(argv=None) -> Path:
         final = frac >= 1 - args.final_frac
         crop = args.final_crop if final else args.crop
         batch = max(1, args.batch * args.crop**2 // crop**2)
-        x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
-        x = x.contiguous(memory_format=torch.channels_last)
-        t = torch.rand(batch, device=device) * (levels - 1)
         lr = lr_at(frac, args.lr, args.warmup_frac)
-        res = model(x, t, autocast=autocast)
-        mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
-        bpp = res["bits"] / (crop * crop)
-        loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
-        optimizer_step(opt, loss, model.parameters(), lr, args.clip)
+        opt.zero_grad(set_to_none=True)
+        for _ in range(args.accum):
+            x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
+            x = x.contiguous(memory_format=torch.channels_last)
+            t = torch.rand(batch, device=device) * (levels - 1)
+            res = model(x, t, autocast=autocast)
+            mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
+            bpp = res["bits"] / (crop * crop)
+            loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()
+            # scaled so the summed gradient is the mean over all accum * batch images
+            (loss / args.accum).backward()
+            # summed on the device: reading a number back every step would stall a GPU
+            acc["loss"] += loss.detach()
+            acc["bpp"] += bpp.detach().mean()
+            acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean()
+            acc["n"] += 1
+        clipped_step(opt, model.parameters(), lr, args.clip)
         step += 1
-        # summed on the device: reading a number back every step would stall a GPU
-        acc["loss"] += loss.detach()
-        acc["bpp"] += bpp.detach().mean()
-        acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean()
-        acc["n"] += 1
         if step % args.log_every == 0:
             dt = time.time() - t_log
             log_record(log, {
