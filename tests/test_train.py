@@ -1,6 +1,8 @@
 """The training path end to end: a few steps of a tiny model, export, then code with it."""
 import json
 
+import pytest
+import torch
 from PIL import Image
 
 from conftest import training_images
@@ -49,8 +51,6 @@ def test_train_export_and_code(tmp_path, monkeypatch):
 
 def test_bf16_autocast_default_follows_the_cpu(tmp_path):
     """bf16 autocast by default only where it is native (emulated bf16 is 10x slower)."""
-    import torch
-
     from aecodec.train.loop import native_bf16
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
@@ -64,9 +64,6 @@ def test_bf16_autocast_default_follows_the_cpu(tmp_path):
 def test_soup_averages_runs_from_the_same_start(tmp_path):
     """Two runs of different seeds average into a checkpoint that exports and resumes; runs of
     different shapes are refused."""
-    import pytest
-    import torch
-
     from aecodec.train.loop import load_checkpoint
     from aecodec.train.soup import main as soup_main
 
@@ -97,9 +94,6 @@ def test_soup_averages_runs_from_the_same_start(tmp_path):
 
 def test_accum_sums_micro_batches_into_one_step(tmp_path, monkeypatch):
     """--accum K draws K batches per optimizer step (the batch a GPU run uses, on one thread)."""
-    import pytest
-    import torch
-
     from aecodec.train import loop
     calls = []
     draw = loop.CropSampler.batch
