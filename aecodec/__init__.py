@@ -38,9 +38,10 @@ def register_pillow() -> None:
     register()
 
 
-def compress(image, quality: float = DEFAULT_QUALITY) -> bytes:
-    """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes."""
-    return _default_codec().compress(image, quality=quality)
+def compress(image, quality: float = DEFAULT_QUALITY, *, effort: int = 0) -> bytes:
+    """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes; `effort` 1-3
+    trades encode time for smaller files (see Codec.compress)."""
+    return _default_codec().compress(image, quality=quality, effort=effort)
 
 
 def decompress(data, *, region=None):

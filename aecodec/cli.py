@@ -115,7 +115,12 @@ def _parse_size(text: str | None) -> int | None:
 
 
 def target_options(fn):
-    """-q/--quality, --bpp and --size: what a compress command aims at (one of them)."""
+    """-q/--quality, --bpp and --size: what a compress command aims at (one of them), and
+    --effort: how hard the encoder works at it."""
+    fn = click.option("--effort", type=click.IntRange(0, 3), default=0, show_default=True,
+                      help="Encoder effort: 1-3 refine each image's latents before coding "
+                           "(smaller files at the same quality, an encode about 10x, 30x or "
+                           "60x slower); decoding is unchanged.")(fn)
     fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
                       help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "
                            "quality).")(fn)
@@ -209,8 +214,8 @@ def main():
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
 def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, quality: float,
-             bpp: float | None, size: int | None, tile_size: int, device: str, force: bool,
-             max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+             bpp: float | None, size: int | None, effort: int, tile_size: int, device: str,
+             force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
 
     \b
@@ -223,7 +228,7 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
               "device": device}
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
-    targets = {"quality": quality, "bpp": bpp, "size": size}
+    targets = {"quality": quality, "bpp": bpp, "size": size, "effort": effort}
     if output_dir is not None:
         return _batch("compress", paths, output_dir, jobs, force, targets, limits)
     src, dst = _single(paths)

@@ -107,12 +107,12 @@ def _go(kind: str, inputs, output_dir: str, scheduler, local, files_from, run_kw
 @click.option("--model", "model_id", default=None, help="Model id of the weights (default: the default).")
 @_limit_options
 def compress_cmd(inputs, output_dir, scheduler, local, files_from, force, batch_size, quality, bpp,
-                 size, model_id, max_pixels, max_dimension, no_limits):
+                 size, effort, model_id, max_pixels, max_dimension, no_limits):
     """Compress images (PNG, JPEG, ... any Pillow format) into DIR/STEM.aec."""
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
     _go("compress", inputs, output_dir, scheduler, local, files_from,
-        {"quality": quality, "bpp": bpp, "size": size, "model_id": model_id, "force": force,
+        {"quality": quality, "bpp": bpp, "size": size, "effort": effort, "model_id": model_id, "force": force,
          "batch_size": batch_size, "limits": _limits(max_pixels, max_dimension, no_limits)})
 
 

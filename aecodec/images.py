@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .errors import InputError
+from .tiling import Box
 
 # Pillow modes converted losslessly (or by Pillow's standard rule) to a coded mode.
 _CONVERT = {"1": "L", "P": None, "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB",
@@ -95,3 +96,12 @@ def merge_planes(mode: str, rgb: np.ndarray, alpha: np.ndarray | None) -> Image.
     else:
         planes = rgb if mode == "RGB" else np.concatenate([rgb, alpha[:, :, None]], axis=2)
     return Image.fromarray(np.ascontiguousarray(planes), mode=mode)
+
+
+def padded_window(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """Pixels of `box` from the image padded by edge replication (the padding is computed
+    on the window only, so the padded image never exists as a whole)."""
+    h, w = rgb.shape[:2]
+    rows = np.minimum(np.arange(box.y0, box.y1), h - 1)
+    cols = np.minimum(np.arange(box.x0, box.x1), w - 1)
+    return rgb[rows[:, None], cols[None, :]]

@@ -178,11 +178,13 @@ class HyperpriorModel(nn.Module):
         return y_hat if self.lrp is None else self.lrp(y_hat, mean)
 
     def code_y(self, y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
-               noise: bool = True):
+               noise: bool = True, quantize=round_ste):
         """Bits per sample of y under the hyperprior's (mu, log_sigma), refined slice by slice
         by the channel context when there is one (and inside each slice by the checkerboard
-        context when there is one), y_hat (rounded around the mean) and the
-        means. The rate is measured on y plus uniform noise (training) or on y_hat (noise=False)."""
+        context when there is one), y_hat (quantized around the mean) and the
+        means. The rate is measured on y plus uniform noise (training) or on y_hat (noise=False).
+        `quantize` maps y - mean to its quantized value: rounding with a straight-through
+        gradient, or the soft rounding of encoder-side refinement (aecodec.refine)."""
         y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else None
         s = self.context.size if self.context is not None else y.shape[1]
         bits, decoded, means = 0.0, [], []
@@ -194,8 +196,8 @@ class HyperpriorModel(nn.Module):
                 mean_k, scale_k = self.context.slice_params(k, mu, log_sigma, decoded)
                 if self.spatial is not None:
                     mean_k, scale_k = self.spatial.refine(
-                        k, round_ste(y[:, part] - mean_k), mean_k, scale_k)
-            y_hat_k = round_ste(y[:, part] - mean_k) + mean_k
+                        k, quantize(y[:, part] - mean_k), mean_k, scale_k)
+            y_hat_k = quantize(y[:, part] - mean_k) + mean_k
             at = y_rate[:, part] if noise else y_hat_k
             bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(dim=(1, 2, 3))
             decoded.append(y_hat_k)

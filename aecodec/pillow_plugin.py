@@ -1,7 +1,7 @@
 """Pillow support for .aec files, enabled by `aecodec.register_pillow()`.
 
 After registration, `Image.open("x.aec")` reads only the header (size and mode, no decoding),
-`.load()` decodes through aecodec, and `img.save("x.aec", quality=...)` encodes. Registration
+`.load()` decodes through aecodec, and `img.save("x.aec", quality=..., effort=...)` encodes. Registration
 is explicit (the pillow-heif convention): importing aecodec alone changes nothing in Pillow.
 """
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _save(im: Image.Image, fp, filename) -> None:
     from . import _default_codec
     from .codec import DEFAULT_QUALITY
     quality = im.encoderinfo.get("quality", DEFAULT_QUALITY)
-    fp.write(_default_codec().compress(im, quality=quality))
+    effort = im.encoderinfo.get("effort", 0)
+    fp.write(_default_codec().compress(im, quality=quality, effort=effort))
 
 
 def register() -> None:

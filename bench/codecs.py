@@ -122,11 +122,16 @@ class AECodec(Codec):
     qualities = [0, 10, 25, 40, 55, 70, 85, 100]
     quick_qualities = [10, 55, 100]
 
-    def __init__(self, model_id: str | None = None, **options):
-        # model_id: a shipped model other than the default, run as codec "aecodec-<model id>"
+    def __init__(self, model_id: str | None = None, effort: int = 0, **options):
+        # model_id: a shipped model other than the default, run as codec "aecodec-<model id>";
+        # effort: encoder-side refinement (aecodec.refine), run as codec "aecodec-effort<N>"
         if model_id:
             self.name, self.label = f"aecodec-{model_id}", f"aecodec {model_id}"
             self.settings = self.settings.replace("aecodec.Codec()", f"aecodec.Codec({model_id!r})")
+        if effort:
+            self.name, self.label = f"aecodec-effort{effort}", f"aecodec effort {effort}"
+            self.settings = self.settings.replace("quality=q", f"quality=q, effort={effort}")
+        self.effort = effort
         self._options = {"model_id": model_id, **options}  # e.g. limits or tile_size
         self._codec = None
         self._why = None
@@ -149,7 +154,7 @@ class AECodec(Codec):
         return self._codec.model.model_id if self._codec is not None else None
 
     def encode(self, img, q):
-        return self._codec.compress(img, quality=q)
+        return self._codec.compress(img, quality=q, effort=self.effort)
 
     def decode(self, data):
         return np.asarray(self._codec.decompress(data).convert("RGB"))
@@ -157,8 +162,11 @@ class AECodec(Codec):
 
 def all_codecs(threads: int = 1, names=()) -> list[Codec]:
     """JPEG 4:2:0 first: it is the BD-rate reference. `names` may add shipped aecodec models
-    other than the default, as "aecodec-<model id>"."""
-    extra = [AECodec(n[len("aecodec-"):]) for n in names if n.startswith("aecodec-")]
+    other than the default, as "aecodec-<model id>", and the default model at an encoder
+    effort above 0, as "aecodec-effort<N>"."""
+    extra = [AECodec(effort=int(n[len("aecodec-effort"):])) if n.startswith("aecodec-effort")
+             and n[len("aecodec-effort"):].isdigit() else AECodec(n[len("aecodec-"):])
+             for n in names if n.startswith("aecodec-")]
     return [JPEG("4:2:0"), JPEG("4:4:4"), WebP(), JPEG2000(),
             AVIF("4:4:4", threads), AVIF("4:2:0", threads), AECodec(), *extra]
 

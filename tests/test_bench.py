@@ -67,6 +67,12 @@ def test_other_shipped_models_run_under_their_own_names():
     assert codecs.by_name("aecodec").label == "aecodec"
 
 
+def test_effort_runs_under_its_own_name():
+    c = codecs.by_name("aecodec-effort2")
+    assert (c.name, c.effort, c.label) == ("aecodec-effort2", 2, "aecodec effort 2")
+    assert "effort=2" in c.settings
+
+
 @pytest.mark.skipif(not KODAK.exists(), reason="../shared/data/kodak not present")
 def test_quick_run(tmp_path):
     # A subprocess runs the real command line; aecodec without weights must be a skip, not a failure.

@@ -51,7 +51,7 @@ def test_train_export_and_code(tmp_path, monkeypatch):
 
 def test_bf16_autocast_default_follows_the_cpu(tmp_path):
     """bf16 autocast by default only where it is native (emulated bf16 is 10x slower)."""
-    from aecodec.train.loop import native_bf16
+    from aecodec.hardware import native_bf16
     info = tmp_path / "cpuinfo"
     info.write_text("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n")
     assert not native_bf16(torch.device("cpu"), info)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..hardware import native_bf16
 from ..model import HyperpriorModel, ModelConfig, extend
 from .data import CropSampler, load_folder
 from .evaluate import quick_eval
@@ -180,19 +181,6 @@ def parse_args(argv=None):
     if args.accum < 1:
         p.error("--accum must be at least 1")
     return args
-
-
-def native_bf16(device: torch.device, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether bf16 autocast pays on this device: always on CUDA; on a CPU only with bf16
-    instructions (without them oneDNN emulates bf16 and a step gets slower, not faster).
-    Measured on 2 Zen 5 cores with AVX-512 BF16: 4.5 instead of 2.3 images/s at 256 px."""
-    if device.type == "cuda":
-        return True
-    try:
-        flags = cpuinfo.read_text().split()
-    except OSError:  # not Linux: keep float32 unless asked
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def main(argv=None) -> Path:

@@ -1,0 +1,89 @@
+"""Encoder-side refinement (aecodec.refine, `effort`): ordinary files, better for their cost."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import aecodec
+from aecodec import refine, weights
+from aecodec.codec import quality_to_level
+from aecodec.exact import ACT_BITS
+
+
+@pytest.fixture(scope="module")
+def tiny(small) -> Image.Image:
+    """128x128: a few refinement steps take well under a second."""
+    return small.crop((64, 32, 192, 160))
+
+
+def rd_cost(data: bytes, image: Image.Image, lm) -> float:
+    """What refinement minimizes, measured on the real file: lambda * 255^2 * MSE + bpp."""
+    header = aecodec.read_header(data)[0]
+    level = quality_to_level(header.quality, lm.config.levels)
+    lam = float(lm.net.lambdas(torch.tensor([level]))[0])
+    out = np.asarray(aecodec.decompress(data), dtype=np.float64)
+    mse = np.mean((out / 255 - np.asarray(image, dtype=np.float64) / 255) ** 2)
+    return lam * 255**2 * mse + 8 * len(data) / (image.width * image.height)
+
+
+@pytest.mark.parametrize("quality", [10, 70])
+def test_effort_lowers_the_rate_distortion_cost_of_the_file(codec, tiny, quality):
+    plain = codec.compress(tiny, quality=quality)
+    refined = codec.compress(tiny, quality=quality, effort=1)
+    assert refined != plain
+    assert aecodec.read_header(refined)[0] == aecodec.read_header(plain)[0]  # same model, quality
+    assert rd_cost(refined, tiny, codec.model) < 0.995 * rd_cost(plain, tiny, codec.model)
+
+
+def test_effort_is_repeatable(codec, tiny):
+    assert codec.compress(tiny, quality=40, effort=1) == codec.compress(tiny, quality=40, effort=1)
+
+
+def test_surrogate_follows_the_integer_networks():
+    """The float copies refinement differentiates are within rounding of the coder's."""
+    lm = weights.load()
+    net = refine.surrogate(lm, torch.device("cpu"))
+    z = np.random.default_rng(1).integers(-3, 4, (lm.config.n, 3, 4))
+    mean, log_scale = lm.h_s(z)
+    with torch.no_grad():
+        mu, sigma = net.h_s(torch.from_numpy(z).float()[None]).chunk(2, dim=1)
+    assert np.abs(mu[0].numpy() - mean / 2**ACT_BITS).max() < 0.02
+    assert np.abs(sigma[0].numpy() - log_scale / 2**ACT_BITS).max() < 0.02
+
+
+def test_soft_rounding_anneals_to_rounding():
+    v = torch.linspace(-3, 3, 1001)
+    gen = torch.Generator().manual_seed(0)
+    soft = refine.soft_round(v, 0.5, gen)
+    assert torch.all((soft >= torch.floor(v)) & (soft <= torch.floor(v) + 1))
+    cold = refine.soft_round(v, 1e-3, gen)
+    away = (v - torch.floor(v) - 0.5).abs() > 0.05  # not a near tie
+    assert torch.allclose(cold[away], torch.round(v[away]), atol=1e-3)
+
+
+def test_size_target_with_effort_fits(codec, tiny):
+    budget = len(codec.compress(tiny, quality=50))
+    data = codec.compress(tiny, size=budget, effort=1)
+    assert len(data) <= budget
+
+
+@pytest.mark.parametrize("effort", [-1, 4, 1.5, True, "2", None])
+def test_bad_effort(codec, tiny, effort):
+    with pytest.raises(aecodec.InputError, match="effort"):
+        codec.compress(tiny, effort=effort)
+
+
+def test_cli_effort(run, tiny, tmp_path):
+    src, dst = tmp_path / "in.png", tmp_path / "out.aec"
+    tiny.save(src)
+    assert run("compress", src, dst, "-q", 30, "--effort", 1).exit_code == 0
+    assert dst.read_bytes() == aecodec.Codec().compress(tiny, quality=30, effort=1)
+    bad = run("compress", src, tmp_path / "bad.aec", "--effort", 7)
+    assert bad.exit_code == 2 and "--effort" in bad.output
+    assert not (tmp_path / "bad.aec").exists()
+
+
+def test_pillow_save_takes_effort(tiny, tmp_path):
+    aecodec.register_pillow()
+    tiny.save(tmp_path / "x.aec", quality=30, effort=1)
+    assert (tmp_path / "x.aec").read_bytes() == aecodec.compress(tiny, quality=30, effort=1)
