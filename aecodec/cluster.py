@@ -220,8 +220,8 @@ def compress_paths(paths, out_dir, *, client, quality: float = 50.0, bpp: float 
         raise InputError("give at most one of size and bpp")
     if (bpp is not None and not bpp > 0) or (size is not None and not size > 0):
         raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
-    from .refine import steps_for
-    steps_for(effort)  # a bad effort fails here, not once per file on the workers
+    from .refine import check_effort
+    check_effort(effort)  # a bad effort fails here, not once per file on the workers
     targets = {"quality": float(quality), "bpp": bpp, "size": size, "effort": effort}
     return _map("compress", paths, out_dir, client=client, suffix=".aec", force=force,
                 option=targets, limits=limits, model_id=model_id, batch_size=batch_size,

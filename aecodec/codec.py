@@ -138,16 +138,16 @@ class Codec:
         `effort` 1-3 refines this image's latents before coding (aecodec.refine): smaller
         files at the same quality for an encode tens of times slower. Decoding is unchanged.
         """
-        steps = refine.steps_for(effort)
+        effort = refine.check_effort(effort)
         prepared = self._prepare(image)
         if size is None and bpp is None:
-            return self._encode(prepared, quality, steps)
+            return self._encode(prepared, quality, effort)
         if size is not None and bpp is not None:
             raise InputError("give at most one of size and bpp")
         target = size if size is not None else bpp * prepared.width * prepared.height / 8
         if not target > 0:
             raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
-        return self._fit(prepared, float(target), bpp is not None, steps)
+        return self._fit(prepared, float(target), bpp is not None, effort)
 
     def _prepare(self, image) -> "_Prepared":
         """Everything that does not depend on quality: planes, padding and g_a, done once."""
@@ -178,11 +178,11 @@ class Codec:
     def _tile_size_for(self, width: int, height: int) -> int:
         return tiling.default_tile_size(width, height, self.tile_size) if self.tile_size else 0
 
-    def _encode(self, p: "_Prepared", quality: float, steps: int = 0) -> bytes:
+    def _encode(self, p: "_Prepared", quality: float, effort: int = 0) -> bytes:
         lm = self.model
         net = self._net(lm)
         level = quality_to_level(quality, lm.config.levels)
-        refined = refine.refine(lm, p.rgb, p.features, level, steps, self.device) if steps else None
+        refined = refine.refine(lm, p.rgb, p.features, level, effort, self.device) if effort else None
         tile = self._tile_size_for(p.width, p.height)
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
@@ -206,18 +206,18 @@ class Codec:
         return container.encode_file(header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk,
                                      tile_lengths=lengths if tile else None)
 
-    def _fit(self, p: "_Prepared", target: float, closest: bool, steps: int) -> bytes:
+    def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
         """The plain encoder's bisection; with refinement, corrected once: refining changes
         the size at a given quality, so the bisection is run again for the target divided by
         the ratio measured at the first quality, and the better of the two refined files
         wins (two refinements in all, never one per bisection step)."""
         quality, plain = self._bisect(p, target, closest)
-        if not steps:
+        if not effort:
             return plain
-        refined = [self._encode(p, quality, steps)]
+        refined = [self._encode(p, quality, effort)]
         again, _ = self._bisect(p, target * len(plain) / len(refined[0]), closest)
         if again != quality:
-            refined.append(self._encode(p, again, steps))
+            refined.append(self._encode(p, again, effort))
         if closest:
             return min(refined, key=lambda d: abs(len(d) - target))
         fits = [d for d in refined if len(d) <= target]

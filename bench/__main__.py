@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,seams,ratecontrol,blocks,speed,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,ratecontrol,blocks,speed,effort,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -56,15 +56,19 @@ def main(argv=None) -> int:
     sp.add_argument("--quality", type=float, default=50)
     sp.add_argument("--reps", type=int, default=3)
 
+    ef = sub.add_parser("effort", help="encoder effort 0-3: bits saved and encode time, a few images")
+    ef.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    ef.add_argument("--out", type=Path, default=Path("bench/results/effort"))
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m, sm, rc, bl, sp):
+    for p in (r, m, sm, rc, bl, sp, ef):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks", "speed"):
+    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks", "speed", "effort"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -109,6 +113,13 @@ def main(argv=None) -> int:
         _log(f"wrote {a.out}/speed.json, speed.md: aecodec / bmshj2018-hyperprior decode "
              f"{res['ratio']['bmshj2018-hyperprior']['decode']:.2f}x, encode "
              f"{res['ratio']['bmshj2018-hyperprior']['encode']:.2f}x")
+    elif a.cmd == "effort":
+        from . import effort
+
+        res = effort.run(a.data, a.out, log=_log)
+        _log(f"wrote {a.out}/effort.json, effort.md: BD-rate vs effort 0 " + ", ".join(
+            f"effort {e} {s['bd_rate_vs_effort0']:+.2f} % at {s['encode_time_ratio']:.0f}x"
+            for e, s in res["summary"].items() if e))
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)

@@ -136,3 +136,16 @@ def test_interleaved_speed(tmp_path, sample):
         assert all(t["encode"] > 0 and t["decode"] > 0 for t in res["images"][0].values()
                    if isinstance(t, dict))
     assert "| bmshj2018-hyperprior |" in (tmp_path / "out" / "speed.md").read_text()
+
+
+def test_effort_bench_reports_each_effort(tmp_path, small):
+    from bench import effort
+    small.crop((0, 0, 128, 128)).save(tmp_path / "a.png")
+    res = effort.run(tmp_path, tmp_path / "out", images=("a.png",), qualities=(10, 70),
+                     efforts=(0, 1), log=lambda *_: None)
+    assert [r["effort"] for r in res["rows"]] == [0, 1, 0, 1]
+    s = res["summary"]
+    assert s[0]["bd_rate_vs_effort0"] == 0.0 and s[0]["encode_time_ratio"] == 1.0
+    assert s[1]["encode_time_ratio"] > 1  # ten refinement steps cost more than none
+    assert np.isfinite(s[1]["bd_rate_vs_effort0"])
+    assert "| 1 | 10 |" in (tmp_path / "out" / "effort.md").read_text()
