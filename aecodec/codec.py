@@ -182,8 +182,9 @@ class Codec:
         lm = self.model
         net = self._net(lm)
         level = quality_to_level(quality, lm.config.levels)
-        refined = refine.refine(lm, p.rgb, p.features, level, effort, self.device) if effort else None
         tile = self._tile_size_for(p.width, p.height)
+        refined = refine.refine(lm, p.rgb, p.features, level, effort, tile, self.device) \
+            if effort else None
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
                         weights_hash=lm.hash8, coder=entropy.CODER_ID,

@@ -17,6 +17,8 @@ differentiable, and within rounding of what the coder will compute.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -26,7 +28,7 @@ from .exact import ACT_BITS, WEIGHT_BITS, ExactConvStack
 from .hardware import native_bf16
 from .images import padded_window
 from .model import LIKELIHOOD_FLOOR, HyperpriorModel
-from .tiling import LATENT
+from .tiling import LATENT, Box
 
 # effort -> (steps, Adam's learning rate on y and z, which are in units of the quantization
 # step). Effort 0 is the plain encoder. Each step costs about one g_s forward and backward.
@@ -35,6 +37,7 @@ from .tiling import LATENT
 # fewer steps want a larger rate, and a cosine decay of it gained nothing (bench/README.md).
 EFFORTS = ((0, 0.0), (10, 0.02), (30, 0.01), (60, 0.007))
 BLOCK = 768  # pixels: larger images are refined block by block, which bounds memory
+MARGIN = 64  # pixels of neighbours around a block while it is refined (a multiple of 64)
 TAU_START, TAU_END = 0.5, 0.05  # SGA temperature, lowered geometrically over the steps
 SEED = 0x5EED  # the random rounding is seeded, so an encode is repeatable
 
@@ -93,24 +96,42 @@ def surrogate(lm, device: torch.device) -> HyperpriorModel:
     return net  # not read back from the cache, which another thread may have cleared
 
 
-def rd_loss(net: HyperpriorModel, x: torch.Tensor, valid: tuple[int, int], y: torch.Tensor,
-            z: torch.Tensor, level: torch.Tensor, quantize, autocast: bool) -> torch.Tensor:
-    """lambda * 255^2 * MSE + bits per pixel of one block, over its `valid` (width, height)
-    top-left part (the rest is padding: it costs bits but its pixels are not kept)."""
-    w, h = valid
+@dataclass
+class Window:
+    """What one block is refined against: the pixels of the block and a margin around it
+    (`x`, of which the top-left `valid` (width, height) is image, the rest padding), where the
+    block's latents sit in the margin's (`core`, latent units), and the margin's own latents,
+    held fixed (`margin`: y_hat and means, hard-rounded), or None when there is no margin."""
+
+    x: torch.Tensor
+    valid: tuple[int, int]
+    core: Box
+    margin: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def rd_loss(net: HyperpriorModel, win: Window, y: torch.Tensor, z: torch.Tensor,
+            level: torch.Tensor, quantize, autocast: bool) -> torch.Tensor:
+    """lambda * 255^2 * MSE over the window's image pixels, plus the bits of the block's
+    latents y, z (its entropy model sees only them, as the decoder of a tile does), per pixel
+    of the window."""
     z_hat = quantize(z)
     bits = -torch.log2(net.z_density.likelihood(z_hat).clamp_min(LIKELIHOOD_FLOOR)).sum()
     mu, log_sigma = net.h_s(z_hat).chunk(2, dim=1)
     bits_y, y_hat, mean = net.code_y(y, mu, log_sigma, noise=False, quantize=quantize)
+    if win.margin is not None:  # the block's latents among its neighbours' fixed ones
+        c = win.core
+        y_all, mean_all = (fixed.clone() for fixed in win.margin)
+        y_all[..., c.y0:c.y1, c.x0:c.x1] = y_hat
+        mean_all[..., c.y0:c.y1, c.x0:c.x1] = mean
+        y_hat, mean = y_all, mean_all
     _, inv_gain = net.gains(level)
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(win.x.device.type, dtype=torch.bfloat16, enabled=autocast):
         x_hat = net.g_s(net.reconstruct(y_hat, mean) * inv_gain)
-    mse = (x_hat.float()[..., :h, :w] - x[..., :h, :w]).square().mean()
+    w, h = win.valid
+    mse = (x_hat.float()[..., :h, :w] - win.x[..., :h, :w]).square().mean()
     return net.lambdas(level)[0] * 255**2 * mse + (bits + bits_y.sum()) / (w * h)
-
-
 @torch.enable_grad()  # the encoder runs under no_grad; only y and z get gradients here
-def refine_block(net, x, valid, y0, z0, level, steps: int, lr: float, autocast: bool,
+def refine_block(net, win: Window, y0, z0, level, steps: int, lr: float, autocast: bool,
                  generator):
     """Refined (y, z) of one block, or (y0, z0) back if refining did not lower the loss
     with hard rounding (the loss the file will have)."""
@@ -120,21 +141,50 @@ def refine_block(net, x, valid, y0, z0, level, steps: int, lr: float, autocast: 
     for i in range(steps):
         tau = TAU_START * (TAU_END / TAU_START) ** (i / max(steps - 1, 1))
         soft = lambda v: soft_round(v, tau, generator)  # noqa: E731 (tau changes every step)
-        loss = rd_loss(net, x, valid, y, z, level, soft, autocast)
+        loss = rd_loss(net, win, y, z, level, soft, autocast)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        before = rd_loss(net, x, valid, y0, z0, level, torch.round, autocast)
-        after = rd_loss(net, x, valid, y, z, level, torch.round, autocast)
+        before = rd_loss(net, win, y0, z0, level, torch.round, autocast)
+        after = rd_loss(net, win, y, z, level, torch.round, autocast)
     return (y.detach(), z.detach()) if after < before else (y0, z0)
 
 
+def blocks(width: int, height: int, tile: int) -> list[Box]:
+    """The blocks refined one at a time: the file's tiles (each has its own entropy model),
+    cut into pieces of at most BLOCK pixels."""
+    out = []
+    for t in tiling.tile_grid(width, height, tile, tile):
+        out += [Box(x, y, min(x + BLOCK, t.x1), min(y + BLOCK, t.y1))
+                for y in range(t.y0, t.y1, BLOCK) for x in range(t.x0, t.x1, BLOCK)]
+    return out
+
+
+def _window(net, rgb: np.ndarray, y_all: torch.Tensor, core: Box, full: Box,
+            device) -> Window:
+    outer = core.grown(MARGIN, full)
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(padded_window(rgb, outer)).permute(2, 0, 1)[None].to(device)
+    valid = (min(outer.x1, w) - outer.x0, min(outer.y1, h) - outer.y0)
+    inner = core.shifted(-outer.x0, -outer.y0).scaled(LATENT)
+    margin = None
+    if outer != core:
+        o = outer.scaled(LATENT)
+        y = y_all[..., o.y0:o.y1, o.x0:o.x1]
+        with torch.no_grad():
+            mu, log_sigma = net.h_s(torch.round(net.h_a(y))).chunk(2, dim=1)
+            _, y_hat, mean = net.code_y(y, mu, log_sigma, noise=False, quantize=torch.round)
+        margin = (y_hat, mean)
+    return Window(x.float().div_(255), valid, inner, margin)
+
+
 def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, effort: int,
-           device: torch.device = torch.device("cpu")):
+           tile: int = 0, device: torch.device = torch.device("cpu")):
     """Refined y (M, ph/16, pw/16, after the gain) and z (N, ph/64, pw/64), both float on
     the CPU, of an image `rgb` (H, W, 3 uint8) whose g_a output before the gain is
-    `features`; the steps run on `device`."""
+    `features`, to be coded in tiles of `tile` pixels (0: untiled); the steps run on
+    `device`. Blocks are refined in raster order, each with its neighbours as they stand."""
     steps, lr = EFFORTS[effort]
     net = surrogate(lm, device)
     h, w = rgb.shape[:2]
@@ -142,22 +192,18 @@ def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, effort: in
     gain, _ = net.gains(t)
     autocast = native_bf16(device)
     generator = torch.Generator(device=device).manual_seed(SEED)
+    pw, ph = tiling.padded_size(w, h)
     y_out = features[None].to(device) * gain
-    z_out = None
-    for box in tiling.tile_grid(w, h, BLOCK, BLOCK):
-        b = box.scaled(LATENT)
-        x = torch.from_numpy(padded_window(rgb, box)).permute(2, 0, 1)[None].to(device)
-        x = x.float().div_(255)
-        valid = (min(box.x1, w) - box.x0, min(box.y1, h) - box.y0)
-        y0 = y_out[:, :, b.y0:b.y1, b.x0:b.x1].clone()
+    z_out = torch.empty((1, lm.config.n, ph // tiling.ALIGN, pw // tiling.ALIGN), device=device)
+    for core in blocks(w, h, tile):
+        win = _window(net, rgb, y_out, core, Box(0, 0, pw, ph), device)
+        b, zb = core.scaled(LATENT), core.scaled(tiling.ALIGN)
+        y0 = y_out[..., b.y0:b.y1, b.x0:b.x1].clone()
         with torch.no_grad():
             z0 = net.h_a(y0)
-        y, z = refine_block(net, x, valid, y0, z0, t, steps, lr, autocast, generator)
-        if z_out is None:
-            z_out = torch.empty((1, z.shape[1], y_out.shape[2] // 4, y_out.shape[3] // 4),
-                                device=device)
-        y_out[:, :, b.y0:b.y1, b.x0:b.x1] = y
-        zb = box.scaled(tiling.ALIGN)
-        z_out[:, :, zb.y0:zb.y1, zb.x0:zb.x1] = z
+        y, z = refine_block(net, win, y0, z0, t, steps, lr, autocast, generator)
+        y_out[..., b.y0:b.y1, b.x0:b.x1] = y
+        z_out[..., zb.y0:zb.y1, zb.x0:zb.x1] = z
     return y_out[0].cpu(), z_out[0].cpu()
+
 

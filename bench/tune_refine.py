@@ -21,6 +21,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's aecodec
 from aecodec import refine, weights  # noqa: E402
 from aecodec.hardware import native_bf16  # noqa: E402
+from aecodec.tiling import LATENT, Box  # noqa: E402
 
 LEVELS = (0.5, 3.5, 6.5)
 CROP = 256
@@ -56,14 +57,15 @@ def main() -> None:
             gain, _ = net.gains(t)
             per_level = []
             for x in images:
+                win = refine.Window(x, valid, Box(0, 0, CROP // LATENT, CROP // LATENT), None)
                 with torch.no_grad():
                     y0 = net.g_a(x) * gain
                     z0 = net.h_a(y0)
-                    before = refine.rd_loss(net, x, valid, y0, z0, t, torch.round, bf16).item()
-                y, z = refine.refine_block(net, x, valid, y0, z0, t, steps, lr, bf16,
+                    before = refine.rd_loss(net, win, y0, z0, t, torch.round, bf16).item()
+                y, z = refine.refine_block(net, win, y0, z0, t, steps, lr, bf16,
                                            torch.Generator().manual_seed(1))
                 with torch.no_grad():
-                    after = refine.rd_loss(net, x, valid, y, z, t, torch.round, bf16).item()
+                    after = refine.rd_loss(net, win, y, z, t, torch.round, bf16).item()
                 per_level.append(100 * (after / before - 1))
             change.append(float(np.mean(per_level)))
         print(f"{steps} steps, lr {lr}: cost change at levels {LEVELS}: "
