@@ -153,11 +153,16 @@ def refine_block(net, win: Window, y0, z0, level, steps: int, lr: float, autocas
 
 def blocks(width: int, height: int, tile: int) -> list[Box]:
     """The blocks refined one at a time: the file's tiles (each has its own entropy model),
-    cut into pieces of at most BLOCK pixels."""
+    cut into near-equal pieces of at most BLOCK pixels a side (a 1024 px tile in 512s)."""
+    def step(side: int) -> int:
+        pieces = -(-side // BLOCK)
+        return -(-side // (pieces * tiling.ALIGN)) * tiling.ALIGN
+
     out = []
     for t in tiling.tile_grid(width, height, tile, tile):
-        out += [Box(x, y, min(x + BLOCK, t.x1), min(y + BLOCK, t.y1))
-                for y in range(t.y0, t.y1, BLOCK) for x in range(t.x0, t.x1, BLOCK)]
+        sx, sy = step(t.width), step(t.height)
+        out += [Box(x, y, min(x + sx, t.x1), min(y + sy, t.y1))
+                for y in range(t.y0, t.y1, sy) for x in range(t.x0, t.x1, sx)]
     return out
 
 

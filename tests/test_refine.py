@@ -98,3 +98,18 @@ def test_blocks_and_tiles(tiny, monkeypatch):
     refined = codec.compress(tiny, quality=40, effort=1)
     assert aecodec.read_header(refined)[0].tile_width == 64
     assert rd_cost(refined, tiny, codec.model) < 0.995 * rd_cost(plain, tiny, codec.model)
+
+
+@pytest.mark.parametrize("size,tile", [((768, 512), 0), ((2048, 1536), 1024), ((1000, 700), 0),
+                                       ((3000, 1100), 1024), ((130, 70), 64)])
+def test_blocks_cover_the_image_once_inside_tiles(size, tile):
+    from aecodec import tiling
+    pw, ph = tiling.padded_size(*size)
+    cover = np.zeros((ph, pw), dtype=int)
+    tiles = tiling.tile_grid(*size, tile, tile)
+    for b in refine.blocks(*size, tile):
+        assert b.width <= refine.BLOCK and b.height <= refine.BLOCK
+        assert all(v % tiling.ALIGN == 0 for v in (b.x0, b.y0, b.x1, b.y1))  # z lines up
+        assert sum(b.intersection(t) == b for t in tiles) == 1  # inside exactly one tile
+        cover[b.y0:b.y1, b.x0:b.x1] += 1
+    assert (cover == 1).all()
