@@ -89,7 +89,7 @@ class _Prepared:
     mode: str
     width: int
     height: int
-    rgb: np.ndarray  # (H, W, 3) uint8, what refinement measures its distortion against
+    rgb: np.ndarray | None  # (H, W, 3) uint8 for refinement to measure distortion against
     features: torch.Tensor  # g_a output before the gain, (M, ph/16, pw/16), on the CPU
     alpha_chunk: bytes | None
 
@@ -139,7 +139,7 @@ class Codec:
         files at the same quality for an encode tens of times slower. Decoding is unchanged.
         """
         effort = refine.check_effort(effort)
-        prepared = self._prepare(image)
+        prepared = self._prepare(image, keep_pixels=effort > 0)
         if size is None and bpp is None:
             return self._encode(prepared, quality, effort)
         if size is not None and bpp is not None:
@@ -149,15 +149,16 @@ class Codec:
             raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
         return self._fit(prepared, float(target), bpp is not None, effort)
 
-    def _prepare(self, image) -> "_Prepared":
-        """Everything that does not depend on quality: planes, padding and g_a, done once."""
+    def _prepare(self, image, keep_pixels: bool = False) -> "_Prepared":
+        """Everything that does not depend on quality: planes, padding and g_a, done once.
+        The pixels are kept only for refinement (a plain encode of a huge image frees them)."""
         img = self.open_image(image)
         container.check_size(img.width, img.height, self.max_pixels, self.max_dimension)
         mode, rgb, alpha = split_planes(img)
         h, w = rgb.shape[:2]
         del img  # the planes are all we need; free Pillow's copy of a large image
         alpha_chunk = None if alpha is None else container.pack_alpha(alpha.tobytes(), w, h)
-        return _Prepared(mode, w, h, rgb, self._analysis(rgb), alpha_chunk)
+        return _Prepared(mode, w, h, rgb if keep_pixels else None, self._analysis(rgb), alpha_chunk)
 
     def _analysis(self, rgb: np.ndarray) -> torch.Tensor:
         """g_a window by window; each window's core latents land in one CPU tensor."""
