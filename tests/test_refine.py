@@ -113,3 +113,9 @@ def test_blocks_cover_the_image_once_inside_tiles(size, tile):
         assert sum(b.intersection(t) == b for t in tiles) == 1  # inside exactly one tile
         cover[b.y0:b.y1, b.x0:b.x1] += 1
     assert (cover == 1).all()
+
+
+def test_cluster_checks_effort_before_any_work(tmp_path):
+    from aecodec.cluster import compress_paths
+    with pytest.raises(aecodec.InputError, match="effort"):
+        compress_paths([tmp_path / "a.png"], tmp_path, client=None, effort=9)
