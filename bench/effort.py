@@ -16,7 +16,7 @@ import numpy as np
 from . import metrics
 from .outputs import timed, write_results
 
-IMAGES = ("kodim01.png", "kodim08.png", "kodim15.png", "kodim23.png")
+IMAGES = ("kodim01.png", "kodim15.png", "kodim23.png")
 QUALITIES = (10, 40, 70, 100)
 
 
