@@ -18,6 +18,7 @@ differentiable, and within rounding of what the coder will compute.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -130,6 +131,8 @@ def rd_loss(net: HyperpriorModel, win: Window, y: torch.Tensor, z: torch.Tensor,
     w, h = win.valid
     mse = (x_hat.float()[..., :h, :w] - win.x[..., :h, :w]).square().mean()
     return net.lambdas(level)[0] * 255**2 * mse + (bits + bits_y.sum()) / (w * h)
+
+
 @torch.enable_grad()  # the encoder runs under no_grad; only y and z get gradients here
 def refine_block(net, win: Window, y0, z0, level, steps: int, lr: float, autocast: bool,
                  generator):
@@ -140,7 +143,7 @@ def refine_block(net, win: Window, y0, z0, level, steps: int, lr: float, autocas
     opt = torch.optim.Adam([y, z], lr=lr)
     for i in range(steps):
         tau = TAU_START * (TAU_END / TAU_START) ** (i / max(steps - 1, 1))
-        soft = lambda v: soft_round(v, tau, generator)  # noqa: E731 (tau changes every step)
+        soft = partial(soft_round, tau=tau, generator=generator)
         loss = rd_loss(net, win, y, z, level, soft, autocast)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -210,5 +213,3 @@ def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, effort: in
         y_out[..., b.y0:b.y1, b.x0:b.x1] = y
         z_out[..., zb.y0:zb.y1, zb.x0:zb.x1] = z
     return y_out[0].cpu(), z_out[0].cpu()
-
-
