@@ -33,6 +33,7 @@ from .y_coding import decode_y, encode_y
 
 DEFAULT_QUALITY = 50.0
 STRIDE = tiling.ALIGN  # total downsampling of z; images are padded to a multiple of it
+REFINED_TRIES = 3  # refined encodes a size or bpp target may take (aecodec.refine)
 
 
 def quality_to_level(quality: float, levels: int) -> float:
@@ -209,22 +210,29 @@ class Codec:
                                      tile_lengths=lengths if tile else None)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
-        """The plain encoder's bisection; with refinement, corrected once: refining changes
-        the size at a given quality, so the bisection is run again for the target divided by
-        the ratio measured at the first quality, and the better of the two refined files
-        wins (two refinements in all, never one per bisection step)."""
+        """The plain encoder's bisection, then with refinement a few corrections: refining
+        changes the size at a given quality, so the plain bisection is rerun for the target
+        scaled by the plain/refined size ratio at the last quality tried, up to REFINED_TRIES
+        refined encodes (never one per bisection step), stopping within 1 % of the target."""
         quality, plain = self._bisect(p, target, closest)
         if not effort:
             return plain
-        refined = [self._encode(p, quality, effort)]
-        again, _ = self._bisect(p, target * len(plain) / len(refined[0]), closest)
-        if again != quality:
-            refined.append(self._encode(p, again, effort))
+        refined: dict[float, bytes] = {}
+        # a size must not be exceeded: aim half a percent under it, as the ratio drifts
+        goal = target if closest else 0.995 * target
+        for _ in range(REFINED_TRIES):
+            refined[quality] = data = self._encode(p, quality, effort)
+            if abs(len(data) - target) <= 0.01 * target and (closest or len(data) <= target):
+                break
+            quality, plain_there = self._bisect(p, goal * len(plain) / len(data), closest)
+            if quality in refined:
+                break
+            plain = plain_there
         if closest:
-            return min(refined, key=lambda d: abs(len(d) - target))
-        fits = [d for d in refined if len(d) <= target]
-        # none fits: the plain file, which does unless nothing smaller exists
-        return max(fits, key=len) if fits else min([plain, *refined], key=len)
+            return min(refined.values(), key=lambda d: abs(len(d) - target))
+        fits = [d for d in refined.values() if len(d) <= target]
+        # none fits: the smallest file there is (the plain one fits unless nothing smaller exists)
+        return max(fits, key=len) if fits else min([plain, *refined.values()], key=len)
 
     def _bisect(self, p: "_Prepared", target: float, closest: bool) -> tuple[float, bytes]:
         """(quality, file): bisection over quality in hundredths (the header's resolution)."""
