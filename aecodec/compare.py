@@ -155,8 +155,9 @@ class PillowCodec:
 class AecCodec:
     label = "aecodec"
 
-    def __init__(self, codec=None):
+    def __init__(self, codec=None, effort: int = 0):
         self._codec = codec
+        self.effort = effort  # encoder refinement (aecodec.refine), 0 for the plain encoder
 
     @property
     def codec(self):
@@ -167,12 +168,13 @@ class AecCodec:
 
     @property
     def settings(self) -> str:
-        return f"model {self.codec.model.model_id}, Codec.compress(size=target)"
+        effort = f", effort={self.effort}" if self.effort else ""
+        return f"model {self.codec.model.model_id}, Codec.compress(size=target{effort})"
 
     def fit(self, img: Image.Image, target: int) -> Entry:
         from .container import read_header
         entry = Entry(self.label, self.settings)
-        data = self.codec.compress(img, size=target)
+        data = self.codec.compress(img, size=target, effort=self.effort)
         if len(data) > target:
             return _too_big(entry, len(data), target, "quality 0")
         entry.quality, entry.data = read_header(data)[0].quality, data
@@ -180,10 +182,10 @@ class AecCodec:
         return entry
 
 
-def default_codecs(codec=None) -> list:
+def default_codecs(codec=None, effort: int = 0) -> list:
     """aecodec first, then the references in the order people know them."""
     return [
-        AecCodec(codec),
+        AecCodec(codec, effort),
         PillowCodec("JPEG", "JPEG", "jpg", "libjpeg via Pillow, 4:2:0, optimize=True", 1, 100,
                     dict(subsampling="4:2:0", optimize=True)),
         PillowCodec("WebP", "WEBP", "webp", "libwebp via Pillow, lossy, method=6", 0, 100,
@@ -220,17 +222,19 @@ class Comparison:
 def compare(image, *, size: int | str | None = None, bpp: float | None = None,
             zoom: tuple[int, int, int, int] | str | None = None, codecs=None,
             name: str | None = None, on_entry: Callable[[Entry], None] | None = None,
-            view_width: int = VIEW_WIDTH) -> Comparison:
+            view_width: int = VIEW_WIDTH, effort: int = 0) -> Comparison:
     """Encode `image` (path, PIL image or uint8 array) with every codec at the same size.
 
     Give exactly one of `size` (bytes, or a string such as '20KB') and `bpp` (bits per pixel of
     the whole file). `zoom` is the crop (x, y, w, h) shown enlarged; by default the most detailed
-    region of the size that fills one panel at 4x.
+    region of the size that fills one panel at 4x. `effort` is aecodec's encoder effort
+    (Codec.compress) when `codecs` is not given.
     """
     if (size is None) == (bpp is None):
         raise InputError("give exactly one of size and bpp")
     if codecs is None:
-        codecs = default_codecs()
+        from .refine import check_effort
+        codecs = default_codecs(effort=check_effort(effort))
     aec = next((c for c in codecs if isinstance(c, AecCodec)), None)
     if isinstance(image, (str, os.PathLike)):
         name = name or Path(image).name
@@ -518,9 +522,11 @@ def _click_zoom(ctx, param, value):
               help="Also write a self-contained HTML page (images inline, table of numbers).")
 @click.option("--zoom", type=str, default=None, callback=_click_zoom,
               help="Region to enlarge, x,y,w,h in pixels (default: the most detailed one).")
+@click.option("--effort", type=click.IntRange(0, 3), default=0, show_default=True,
+              help="aecodec's encoder effort (see aecodec compress --help).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 def compare_command(image: Path, size: int | None, bpp: float | None, output: Path | None,
-                    html_out: Path | None, zoom, force: bool):
+                    html_out: Path | None, zoom, effort: int, force: bool):
     """Show aecodec, JPEG, WebP and AVIF at the same file size, side by side.
 
     \b
@@ -542,7 +548,7 @@ def compare_command(image: Path, size: int | None, bpp: float | None, output: Pa
             raise InputError("the PNG and the HTML output are the same file")
         for out in (png_out,) + ((html_out,) if html_out else ()):
             check_output(out, force, (image,))  # before the work, and again when writing
-        result = compare(image, size=size, bpp=bpp, zoom=zoom,
+        result = compare(image, size=size, bpp=bpp, zoom=zoom, effort=effort,
                          on_entry=lambda e: click.echo(describe(e)))
         png = result.render_png()
         write_atomic(png_out, lambda tmp: png.save(tmp, format="PNG", optimize=True), force,

@@ -86,6 +86,15 @@ def test_codec_missing_from_pillow_is_a_note(tiny, monkeypatch):
     assert not e.ok and "built without avif" in e.note
 
 
+def test_effort_reaches_aecodec(tiny, codec):
+    aec = cmp.default_codecs(codec, effort=1)[0]
+    e = aec.fit(tiny, TARGET)
+    assert "effort=1" in aec.settings and e.nbytes <= TARGET
+    assert e.data == codec.compress(tiny, size=TARGET, effort=1)
+    with pytest.raises(InputError, match="effort"):
+        cmp.compare(tiny, size=TARGET, effort=5)
+
+
 def test_bpp_target_and_zoom(tiny):
     r = cmp.compare(tiny, bpp=0.5, zoom="8,16,32,24", codecs=[])
     assert r.target == 0.5 * 128 * 96 // 8 and r.zoom == (8, 16, 32, 24) and r.zoom_factor == 4
@@ -145,7 +154,8 @@ def test_cli_writes_png_and_html(run, png, tmp_path):
 
 
 @pytest.mark.parametrize("args", [(), ("--size", "1KB", "--bpp", "0.5"), ("--size", "20XB"),
-                                  ("--bpp", "0"), ("--size", "1KB", "--zoom", "1,2,3")])
+                                  ("--bpp", "0"), ("--size", "1KB", "--zoom", "1,2,3"),
+                                  ("--size", "1KB", "--effort", "4")])
 def test_cli_usage_errors_exit_2(run, png, args):
     assert run("compare", png, *args).exit_code == 2
 
