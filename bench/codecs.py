@@ -160,13 +160,19 @@ class AECodec(Codec):
         return np.asarray(self._codec.decompress(data).convert("RGB"))
 
 
+def _named_aecodec(name: str) -> AECodec:
+    """"aecodec-effort<N>" or "aecodec-<model id>" as the codec it names."""
+    effort = name.removeprefix("aecodec-effort")
+    if effort != name and effort.isdigit():
+        return AECodec(effort=int(effort))
+    return AECodec(name.removeprefix("aecodec-"))
+
+
 def all_codecs(threads: int = 1, names=()) -> list[Codec]:
     """JPEG 4:2:0 first: it is the BD-rate reference. `names` may add shipped aecodec models
     other than the default, as "aecodec-<model id>", and the default model at an encoder
     effort above 0, as "aecodec-effort<N>"."""
-    extra = [AECodec(effort=int(n[len("aecodec-effort"):])) if n.startswith("aecodec-effort")
-             and n[len("aecodec-effort"):].isdigit() else AECodec(n[len("aecodec-"):])
-             for n in names if n.startswith("aecodec-")]
+    extra = [_named_aecodec(n) for n in names if n.startswith("aecodec-")]
     return [JPEG("4:2:0"), JPEG("4:4:4"), WebP(), JPEG2000(),
             AVIF("4:4:4", threads), AVIF("4:2:0", threads), AECodec(), *extra]
 

@@ -58,11 +58,11 @@ def summarize(rows: list[dict], efforts, qualities) -> dict:
     curves = {e: ([mean(e, q, "bpp") for q in qualities], [mean(e, q, "psnr") for q in qualities])
               for e in efforts}
     base = efforts[0]
+    base_s = {(r["image"], r["quality"]): r["encode_s"] for r in rows if r["effort"] == base}
     out = {}
     for e in efforts:
-        ratios = [r["encode_s"] / b["encode_s"] for r in rows if r["effort"] == e
-                  for b in rows if b["effort"] == base and b["image"] == r["image"]
-                  and b["quality"] == r["quality"]]
+        ratios = [r["encode_s"] / base_s[r["image"], r["quality"]] for r in rows
+                  if r["effort"] == e]
         bd, lo, hi = metrics.bd_rate(curves[base], curves[e]) if e != base else (0.0, 0, 0)
         out[e] = {"bpp": curves[e][0], "psnr": curves[e][1], "bd_rate_vs_effort0": bd,
                   "encode_time_ratio": float(np.median(ratios)),

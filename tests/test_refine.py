@@ -78,6 +78,10 @@ def test_cli_effort(run, tiny, tmp_path):
     tiny.save(src)
     assert run("compress", src, dst, "-q", 30, "--effort", 1).exit_code == 0
     assert dst.read_bytes() == aecodec.Codec().compress(tiny, quality=30, effort=1)
+    from aecodec.cli import main
+    for command in (main.commands["compress"], main.commands["compare"]):
+        option = next(p for p in command.params if p.name == "effort")
+        assert option.type.max == len(refine.EFFORTS) - 1  # the CLI offers every effort there is
     bad = run("compress", src, tmp_path / "bad.aec", "--effort", 7)
     assert bad.exit_code == 2 and "--effort" in bad.output
     assert not (tmp_path / "bad.aec").exists()
