@@ -61,6 +61,17 @@ class ExactConvStack:
                                    mod.output_padding[0] if transposed else 0, relu))
         return cls(layers)
 
+    @torch.no_grad()
+    def load_into(self, stack: nn.Sequential) -> None:
+        """The inverse of from_float: set a float stack of the same layout to these integers'
+        values (training and encoder-side refinement run the float copy)."""
+        convs = [m for m in stack if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        if len(convs) != len(self.layers):
+            raise ValueError("integer network does not match its float layout")
+        for conv, layer in zip(convs, self.layers):
+            conv.weight.copy_(layer.weight / 2**WEIGHT_BITS)
+            conv.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
+
     def arrays(self, prefix: str = "h_s") -> dict[str, np.ndarray]:
         out = {}
         for i, l in enumerate(self.layers):

@@ -25,7 +25,6 @@ import torch
 
 from . import tiling
 from .errors import InputError
-from .exact import ACT_BITS, WEIGHT_BITS, ExactConvStack
 from .hardware import native_bf16
 from .images import padded_window
 from .model import LIKELIHOOD_FLOOR, HyperpriorModel
@@ -64,15 +63,6 @@ def soft_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch
 _SURROGATES: dict[tuple[str, str, str], HyperpriorModel] = {}
 
 
-def _load_integers(stack: torch.nn.Sequential, exact: ExactConvStack) -> None:
-    convs = [m for m in stack if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    if len(convs) != len(exact.layers):
-        raise ValueError("integer network does not match its float layout")
-    for conv, layer in zip(convs, exact.layers):
-        conv.weight.copy_(layer.weight / 2**WEIGHT_BITS)
-        conv.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
-
-
 @torch.no_grad()
 def surrogate(lm, device: torch.device) -> HyperpriorModel:
     """The whole model in floats on `device`: the shipped float parts, and h_s and the context
@@ -84,14 +74,12 @@ def surrogate(lm, device: torch.device) -> HyperpriorModel:
         missing = net.load_state_dict(lm.net.state_dict(), strict=False).missing_keys
         if any(not k.startswith(("h_s.", "context.", "spatial.")) for k in missing):
             raise ValueError(f"float weights missing from {lm.model_id}")
-        _load_integers(net.h_s, lm.h_s)
+        lm.h_s.load_into(net.h_s)
         if lm.context is not None:
-            for seq, exact in zip(net.context.nets, lm.context.nets):
-                _load_integers(seq, exact)
-            if net.spatial is not None:
-                for seq, exact in zip(net.spatial.nets, lm.context.spatial):
-                    _load_integers(seq, exact)
-        net.to(device).eval().requires_grad_(False)
+            lm.context.load_into(net.context, net.spatial)
+        # NHWC weights, as the decoder's: oneDNN's convolutions run a refinement step about
+        # 15 % faster on a CPU (a Kodak image: 0.48 -> 0.41 s forward and backward, 2 threads)
+        net.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
         _SURROGATES.clear()  # one model at a time: a surrogate is another copy of the weights
         _SURROGATES[key] = net
     return net  # not read back from the cache, which another thread may have cleared

@@ -41,6 +41,15 @@ class ExactContext:
         return cls([ExactConvStack.from_arrays(arrays, f"ctx.{k}") for k in range(slices)],
                    m // slices, spatial)
 
+    def load_into(self, context, spatial=None) -> None:
+        """The inverse of from_float: the float context (and checkerboard) networks set to
+        these integers' values."""
+        for net, exact in zip(context.nets, self.nets):
+            exact.load_into(net)
+        if spatial is not None:
+            for net, exact in zip(spatial.nets, self.spatial):
+                exact.load_into(net)
+
     def arrays(self) -> dict[str, np.ndarray]:
         out = {}
         for k, net in enumerate(self.nets):

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
-from ..exact import ACT_BITS, WEIGHT_BITS, ExactConvStack, ExactHyperSynthesis, scale_thresholds
+from ..exact import ExactHyperSynthesis, scale_thresholds
 from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel
 from ..weights import FLOAT_PREFIXES, SCALE_TABLE_SIZE, config_from_arrays
 from ..y_coding import ExactContext
@@ -94,15 +94,6 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     return digest
 
 
-def _load_integer_stack(seq: torch.nn.Sequential, stack: ExactConvStack) -> None:
-    """Float layers set to the values of shipped integer weights."""
-    convs = [m for m in seq if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
-    with torch.no_grad():
-        for mod, layer in zip(convs, stack.layers):
-            mod.weight.copy_(layer.weight / 2**WEIGHT_BITS)
-            mod.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
-
-
 def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
     """A trainable model from shipped weights (fine-tuning); h_s from its integer weights."""
     from ..weights import read_arrays
@@ -113,14 +104,10 @@ def load_float_model(path: str | Path, model_id: str | None = None) -> Hyperprio
         if name.startswith(FLOAT_PREFIXES) and name in arrays:
             state[name] = torch.from_numpy(arrays[name].astype(np.float32))
     model.load_state_dict(state)
-    _load_integer_stack(model.h_s, ExactHyperSynthesis.from_arrays(arrays, "h_s"))
+    ExactHyperSynthesis.from_arrays(arrays, "h_s").load_into(model.h_s)
     if model.context is not None:
-        exact = ExactContext.from_arrays(arrays, model.config.slices, model.config.m)
-        for net, stack in zip(model.context.nets, exact.nets):
-            _load_integer_stack(net, stack)
-        if model.spatial is not None:
-            for net, stack in zip(model.spatial.nets, exact.spatial):
-                _load_integer_stack(net, stack)
+        ExactContext.from_arrays(arrays, model.config.slices, model.config.m).load_into(
+            model.context, model.spatial)
     return model
 
 
