@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     rc = sub.add_parser("ratecontrol", help="compress(bpp=target) on every image: bpp error")
     rc.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     rc.add_argument("--out", type=Path, default=Path("bench/results/ratecontrol"))
+    rc.add_argument("--effort", type=int, default=0, choices=range(4),
+                    help="encoder effort of every encode (0: plain)")
 
     bl = sub.add_parser("blocks", help="decode/encode time that latent blocks would add")
     bl.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
@@ -98,7 +100,7 @@ def main(argv=None) -> int:
     elif a.cmd == "ratecontrol":
         from . import ratecontrol
 
-        res = ratecontrol.run(a.data, a.out, log=_log)
+        res = ratecontrol.run(a.data, a.out, effort=a.effort, log=_log)
         _log(f"wrote {a.out}/ratecontrol.json, ratecontrol.md: largest in-range error "
              f"{100 * res['max_abs_error']:.2f} %")
     elif a.cmd == "blocks":

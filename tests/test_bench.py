@@ -149,3 +149,22 @@ def test_effort_bench_reports_each_effort(tmp_path, small):
     assert s[1]["encode_time_ratio"] > 1  # ten refinement steps cost more than none
     assert np.isfinite(s[1]["bd_rate_vs_effort0"])
     assert "| 1 | 10 |" in (tmp_path / "out" / "effort.md").read_text()
+
+
+def test_ratecontrol_bench_with_effort(tmp_path, small):
+    """`python -m bench ratecontrol --effort N`: every target through refined encodes, the
+    image's range from its refined quality 0 and 100 files, the effort in both reports."""
+    import aecodec
+    from bench import ratecontrol
+    img = small.crop((0, 0, 128, 96)).convert("RGB")
+    img.save(tmp_path / "a.png")
+    target = round(8 * len(aecodec.compress(img, quality=50)) / (128 * 96), 2)  # in range
+    res = ratecontrol.run(tmp_path, tmp_path / "out", targets=(target, 50.0), effort=1,
+                          log=lambda *_: None)
+    met, beyond = res["rows"]
+    assert res["effort"] == 1 and met["in_range"] and not beyond["in_range"]
+    assert abs(met["error"]) < 0.03 and res["max_abs_error"] == abs(met["error"])
+    report = (tmp_path / "out" / "ratecontrol.md").read_text()
+    assert "effort=1" in report and "1 targets outside" in report
+    empty = ratecontrol.markdown({**res, "rows": [beyond], "max_abs_error": None})
+    assert "No target in any image's quality range" in empty
