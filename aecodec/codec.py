@@ -214,7 +214,15 @@ class Codec:
         changes the size at a given quality, so the plain bisection is rerun for the target
         scaled by the plain/refined size ratio at the last quality tried, up to REFINED_TRIES
         refined encodes (never one per bisection step), stopping within 1 % of the target."""
-        quality, plain = self._bisect(p, target, closest)
+        plain_files: dict[float, bytes] = {}
+
+        def plain_at(quality: float) -> bytes:
+            # the rebisections after refined encodes revisit the ends and the first midpoints
+            if quality not in plain_files:
+                plain_files[quality] = self._encode(p, quality)
+            return plain_files[quality]
+
+        quality, plain = self._bisect(plain_at, target, closest)
         if not effort:
             return plain
         refined: dict[float, bytes] = {}
@@ -224,7 +232,7 @@ class Codec:
             refined[quality] = data = self._encode(p, quality, effort)
             if abs(len(data) - target) <= 0.01 * target and (closest or len(data) <= target):
                 break
-            quality, plain_there = self._bisect(p, goal * len(plain) / len(data), closest)
+            quality, plain_there = self._bisect(plain_at, goal * len(plain) / len(data), closest)
             if quality in refined:
                 break
             plain = plain_there
@@ -234,18 +242,20 @@ class Codec:
         # none fits: the smallest file there is (the plain one fits unless nothing smaller exists)
         return max(fits, key=len) if fits else min([plain, *refined.values()], key=len)
 
-    def _bisect(self, p: "_Prepared", target: float, closest: bool) -> tuple[float, bytes]:
-        """(quality, file): bisection over quality in hundredths (the header's resolution)."""
+    @staticmethod
+    def _bisect(encode, target: float, closest: bool) -> tuple[float, bytes]:
+        """(quality, file): bisection over quality in hundredths (the header's resolution) of
+        `encode`, quality -> the plain file."""
         lo, hi = 0, 10000
-        lo_data = self._encode(p, 0.0)
+        lo_data = encode(0.0)
         if len(lo_data) >= target:
             return 0.0, lo_data  # nothing smaller exists
-        hi_data = self._encode(p, 100.0)
+        hi_data = encode(100.0)
         if len(hi_data) <= target:
             return 100.0, hi_data
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            data = self._encode(p, mid / 100)
+            data = encode(mid / 100)
             if len(data) <= target:
                 lo, lo_data = mid, data
             else:

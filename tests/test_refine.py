@@ -61,10 +61,21 @@ def test_soft_rounding_anneals_to_rounding():
     assert torch.allclose(cold[away], torch.round(v[away]), atol=1e-3)
 
 
-def test_size_target_with_effort_fits(codec, tiny):
+def test_size_target_with_effort_fits(codec, tiny, monkeypatch):
+    """The budget holds; the plain bisections between refined encodes never code one
+    quality twice (they share their ends and first midpoints)."""
     budget = len(codec.compress(tiny, quality=50))
+    plain = []
+    encode = type(codec)._encode
+
+    def counting(self, p, quality, effort=0):
+        if not effort:
+            plain.append(quality)
+        return encode(self, p, quality, effort)
+    monkeypatch.setattr(type(codec), "_encode", counting)
     data = codec.compress(tiny, size=budget, effort=1)
     assert len(data) <= budget
+    assert len(plain) == len(set(plain)) > 0
 
 
 @pytest.mark.parametrize("effort", [-1, 4, 1.5, True, "2", None])
