@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, entropy, refine, tiling, weights
+from . import container, entropy, rate_search, refine, tiling, weights
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
@@ -132,9 +132,10 @@ class Codec:
                  size: int | None = None, effort: int = 0) -> bytes:
         """Encode a PIL image, numpy uint8 array or path into the bytes of a .aec file.
 
-        With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is chosen
-        by bisection instead (file size grows monotonically with quality): `size` gives the
-        largest file that fits, `bpp` the file closest to the target. `quality` is then ignored.
+        With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is searched
+        for instead (file size grows monotonically with quality; aecodec.rate_search): `size`
+        gives the largest file that fits, `bpp` the file closest to the target. `quality` is
+        then ignored.
 
         `effort` 1-3 refines this image's latents before coding (aecodec.refine): smaller
         files at the same quality for an encode tens of times slower. Decoding is unchanged.
@@ -210,19 +211,19 @@ class Codec:
                                      tile_lengths=lengths if tile else None)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
-        """The plain encoder's bisection, then with refinement a few corrections: refining
-        changes the size at a given quality, so the plain bisection is rerun for the target
+        """The plain encoder's search, then with refinement a few corrections: refining
+        changes the size at a given quality, so the plain search is rerun for the target
         scaled by the plain/refined size ratio at the last quality tried, up to REFINED_TRIES
-        refined encodes (never one per bisection step), stopping within 1 % of the target."""
+        refined encodes (never one per search step), stopping within 1 % of the target."""
         plain_files: dict[float, bytes] = {}
 
         def plain_at(quality: float) -> bytes:
-            # the rebisections after refined encodes revisit the ends and the first midpoints
+            # the searches after refined encodes revisit the ends and often their first probes
             if quality not in plain_files:
                 plain_files[quality] = self._encode(p, quality)
             return plain_files[quality]
 
-        quality, plain = self._bisect(plain_at, target, closest)
+        quality, plain = rate_search.search(plain_at, target, closest)
         if not effort:
             return plain
         refined: dict[float, bytes] = {}
@@ -232,7 +233,8 @@ class Codec:
             refined[quality] = data = self._encode(p, quality, effort)
             if abs(len(data) - target) <= 0.01 * target and (closest or len(data) <= target):
                 break
-            quality, plain_there = self._bisect(plain_at, goal * len(plain) / len(data), closest)
+            quality, plain_there = rate_search.search(plain_at, goal * len(plain) / len(data),
+                                                      closest)
             if quality in refined:
                 break
             plain = plain_there
@@ -241,28 +243,6 @@ class Codec:
         fits = [d for d in refined.values() if len(d) <= target]
         # none fits: the smallest file there is (the plain one fits unless nothing smaller exists)
         return max(fits, key=len) if fits else min([plain, *refined.values()], key=len)
-
-    @staticmethod
-    def _bisect(encode, target: float, closest: bool) -> tuple[float, bytes]:
-        """(quality, file): bisection over quality in hundredths (the header's resolution) of
-        `encode`, quality -> the plain file."""
-        lo, hi = 0, 10000
-        lo_data = encode(0.0)
-        if len(lo_data) >= target:
-            return 0.0, lo_data  # nothing smaller exists
-        hi_data = encode(100.0)
-        if len(hi_data) <= target:
-            return 100.0, hi_data
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            data = encode(mid / 100)
-            if len(data) <= target:
-                lo, lo_data = mid, data
-            else:
-                hi, hi_data = mid, data
-        if closest and len(hi_data) - target < target - len(lo_data):
-            return hi / 100, hi_data
-        return lo / 100, lo_data
 
     # -- decoding ------------------------------------------------------------------------------
     def open_image(self, image) -> Image.Image:
