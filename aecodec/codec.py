@@ -215,6 +215,8 @@ class Codec:
         changes the size at a given quality, so the plain search is rerun for the target
         scaled by the plain/refined size ratio at the last quality tried, up to REFINED_TRIES
         refined encodes (never one per search step), stopping within 1 % of the target."""
+        if not effort:  # one search, no quality coded twice: nothing worth keeping
+            return rate_search.search(lambda q: self._encode(p, q), target, closest)[1]
         plain_files: dict[float, bytes] = {}
 
         def plain_at(quality: float) -> bytes:
@@ -224,8 +226,6 @@ class Codec:
             return plain_files[quality]
 
         quality, plain = rate_search.search(plain_at, target, closest)
-        if not effort:
-            return plain
         refined: dict[float, bytes] = {}
         # a size must not be exceeded: aim half a percent under it, as the ratio drifts
         goal = target if closest else 0.995 * target

@@ -62,8 +62,8 @@ def test_soft_rounding_anneals_to_rounding():
 
 
 def test_size_target_with_effort_fits(codec, tiny, monkeypatch):
-    """The budget holds; the plain bisections between refined encodes never code one
-    quality twice (they share their ends and first midpoints)."""
+    """The budget holds; the plain searches between refined encodes never code one
+    quality twice (they share their ends and often their first probes)."""
     budget = len(codec.compress(tiny, quality=50))
     plain = []
     encode = type(codec)._encode
