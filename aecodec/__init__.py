@@ -15,6 +15,7 @@ from .container import Header, read_header
 from .errors import (AecError, CorruptChunkError, DecodeError, FormatError, InputError,
                      LimitError, NotAecFileError, TruncatedFileError, UnknownModelError,
                      UnsupportedVersionError)
+from .metadata import MetadataWarning
 
 __version__ = "0.1.0"
 
@@ -38,10 +39,11 @@ def register_pillow() -> None:
     register()
 
 
-def compress(image, quality: float = DEFAULT_QUALITY, *, effort: int = 0) -> bytes:
+def compress(image, quality: float = DEFAULT_QUALITY, *, effort: int = 0, metadata="all") -> bytes:
     """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes; `effort` 1-3
-    trades encode time for smaller files (see Codec.compress)."""
-    return _default_codec().compress(image, quality=quality, effort=effort)
+    trades encode time for smaller files, `metadata` ("all", "color", "none") says what of the
+    ICC profile, EXIF and XMP is kept (see Codec.compress)."""
+    return _default_codec().compress(image, quality=quality, effort=effort, metadata=metadata)
 
 
 def decompress(data, *, region=None):
@@ -54,4 +56,5 @@ __all__ = [
     "compress", "decompress", "Codec", "register_pillow", "Header", "read_header", "DEFAULT_QUALITY", "__version__",
     "AecError", "FormatError", "NotAecFileError", "UnsupportedVersionError", "TruncatedFileError",
     "CorruptChunkError", "UnknownModelError", "DecodeError", "LimitError", "InputError",
+    "MetadataWarning",
 ]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import glob
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import AecError
+from .metadata import MetadataWarning, save
 from .output import write_atomic
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
@@ -68,9 +70,12 @@ def compress_one(codec, src: Path, dst: Path, force: bool, targets: dict) -> Res
     """Encode one file with `codec` and write it atomically (shared with aecodec.cluster)."""
     t0 = time.perf_counter()
     image = codec.open_image(src)
-    data = codec.compress(image, **targets)
+    with warnings.catch_warnings(record=True) as caught:  # reported with the file, not lost
+        warnings.simplefilter("always", MetadataWarning)
+        data = codec.compress(image, **targets)
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
-    return Result(src, dst, "ok", "", src.stat().st_size, len(data), image.width * image.height,
+    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, MetadataWarning))
+    return Result(src, dst, "ok", notes, src.stat().st_size, len(data), image.width * image.height,
                   time.perf_counter() - t0)
 
 
@@ -78,8 +83,9 @@ def decompress_one(codec, src: Path, dst: Path, force: bool, fmt: str) -> Result
     """Decode one file with `codec` and write it atomically (shared with aecodec.cluster)."""
     t0 = time.perf_counter()
     image = codec.decompress(src)
-    write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
-    return Result(src, dst, "ok", "", src.stat().st_size, dst.stat().st_size,
+    notes: list[str] = []
+    write_atomic(dst, lambda tmp: notes.extend(save(image, tmp, fmt)), force, (src,))
+    return Result(src, dst, "ok", "; ".join(notes), src.stat().st_size, dst.stat().st_size,
                   image.width * image.height, time.perf_counter() - t0)
 
 

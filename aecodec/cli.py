@@ -14,6 +14,7 @@ import os
 import time
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -47,8 +48,13 @@ def _limits(max_pixels: int | None, max_dimension: int | None, no_limits: bool) 
             "max_dimension": max_dimension or container.DEFAULT_MAX_DIMENSION}
 
 
+def _warn_line(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"aecodec: warning: {message}", err=True)
+
+
 def _run(fn):
-    """Run a command's job: every failure is one line on stderr and a non-zero exit code."""
+    """Run a command's job: every failure is one line on stderr and a non-zero exit code,
+    every warning one line too."""
     handlers = {}
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
@@ -57,7 +63,9 @@ def _run(fn):
             except ValueError:  # not the main thread: leave signals alone
                 pass
     try:
-        return fn()
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_line
+            return fn()
     except AecError as exc:
         _fail(str(exc))
     except click.ClickException as exc:
@@ -131,6 +139,13 @@ def target_options(fn):
     return fn
 
 
+def metadata_option(fn):
+    return click.option("--metadata", type=click.Choice(["all", "color", "none"]), default="all",
+                        show_default=True,
+                        help="What of the image's metadata the file keeps: all (ICC color "
+                             "profile, EXIF, XMP), color (the ICC profile only) or none.")(fn)
+
+
 def _batch_options(fn):
     fn = click.option("-j", "--jobs", type=click.IntRange(1), default=None,
                       help="Parallel worker processes in batch mode (default: all cores).")(fn)
@@ -180,7 +195,7 @@ def progress(total: int):
             click.echo(line)
         else:
             bar.update(1)
-            if r.status != "ok":
+            if r.status != "ok" or r.message:
                 bar.write(line, file=sys.stderr)
     try:
         yield report
@@ -210,12 +225,14 @@ def main():
 @click.option("--tile-size", type=click.IntRange(0, 65472), default=1024, show_default=True,
               help="Code images larger than this in independent tiles of this side (a "
                    "multiple of 64); 0 never tiles. Tiles bound memory and speed up --crop.")
+@metadata_option
 @_device_option
 @click.option("-f", "--force", is_flag=True, help="Overwrite DST if it exists.")
 @_limit_options
 def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None, quality: float,
-             bpp: float | None, size: int | None, effort: int, tile_size: int, device: str,
-             force: bool, max_pixels: int | None, max_dimension: int | None, no_limits: bool):
+             bpp: float | None, size: int | None, effort: int, tile_size: int, metadata: str,
+             device: str, force: bool, max_pixels: int | None, max_dimension: int | None,
+             no_limits: bool):
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
 
     \b
@@ -228,7 +245,8 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
               "device": device}
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
-    targets = {"quality": quality, "bpp": bpp, "size": size, "effort": effort}
+    targets = {"quality": quality, "bpp": bpp, "size": size, "effort": effort,
+               "metadata": metadata}
     if output_dir is not None:
         return _batch("compress", paths, output_dir, jobs, force, targets, limits)
     src, dst = _single(paths)
@@ -288,8 +306,12 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
         check_output(dst, force, (src,))
         fmt = _format_for(dst) if dst.suffix else "PNG"
         from .codec import Codec
+        from .metadata import save
         image = Codec(**limits).decompress(src, region=crop)
-        write_atomic(dst, lambda tmp: image.save(tmp, format=fmt), force, (src,))
+        notes: list[str] = []
+        write_atomic(dst, lambda tmp: notes.extend(save(image, tmp, fmt)), force, (src,))
+        for note in notes:
+            click.echo(f"aecodec: warning: {note}", err=True)
         click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}")
     _run(job)
 
@@ -319,6 +341,8 @@ def info(src: Path):
                 ("tiles", f"{len(f.tiles)} of {h.tile_width}x{h.tile_height}" if h.tile_width
                  else "1 (untiled)")]
         rows += [(f"chunk {name}", f"{size} bytes") for name, size in f.chunk_sizes.items()]
+        from .metadata import describe
+        rows += describe(f.metadata)
         rows += [("total", f"{len(data)} bytes"),
                  ("bpp", f"{8 * len(data) / (h.width * h.height):.4f}")]
         for key, value in rows:

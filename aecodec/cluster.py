@@ -202,14 +202,14 @@ def _map(kind: str, paths, out_dir, *, client, suffix: str, force: bool, option,
 
 
 def compress_paths(paths, out_dir, *, client, quality: float = 50.0, bpp: float | None = None,
-                   size: int | None = None, effort: int = 0, force: bool = False,
+                   size: int | None = None, effort: int = 0, metadata="all", force: bool = False,
                    model_id: str | None = None,
                    limits: dict | None = None, batch_size: int | None = None,
                    on_result=None) -> list[Result]:
     """Compress image files (paths or file:// URLs) into `out_dir/STEM.aec` on a Dask cluster.
 
-    `client` is a dask.distributed Client; `quality`, `bpp`, `size` and `effort` mean what they
-    mean for Codec.compress; `model_id` picks installed weights; `limits` is Codec's max_pixels and
+    `client` is a dask.distributed Client; `quality`, `bpp`, `size`, `effort` and `metadata`
+    mean what they mean for Codec.compress; `model_id` picks installed weights; `limits` is Codec's max_pixels and
     max_dimension. Existing outputs are skipped unless `force`. `batch_size` files go in one
     task (default: up to 64, about four tasks per worker thread). `on_result(record)` is called
     as each file finishes. Returns one aecodec.batch.Result per input, in input order.
@@ -221,8 +221,11 @@ def compress_paths(paths, out_dir, *, client, quality: float = 50.0, bpp: float 
     if (bpp is not None and not bpp > 0) or (size is not None and not size > 0):
         raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
     from .refine import check_effort
-    check_effort(effort)  # a bad effort fails here, not once per file on the workers
-    targets = {"quality": float(quality), "bpp": bpp, "size": size, "effort": effort}
+    check_effort(effort)  # a bad effort or metadata fails here, not once per file on the workers
+    from .metadata import check_policy
+    check_policy(metadata)
+    targets = {"quality": float(quality), "bpp": bpp, "size": size, "effort": effort,
+               "metadata": metadata}
     return _map("compress", paths, out_dir, client=client, suffix=".aec", force=force,
                 option=targets, limits=limits, model_id=model_id, batch_size=batch_size,
                 on_result=on_result)

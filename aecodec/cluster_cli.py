@@ -32,7 +32,8 @@ def cluster():
 
 # Imported after `cluster` exists: aecodec.cli imports this module in its last line, and this
 # order works whichever of the two is imported first (or run with `python -m aecodec.cli`).
-from .cli import _format_for, _limit_options, _limits, _run, finish, progress, target_options  # noqa: E402
+from .cli import (_format_for, _limit_options, _limits, _run, finish, metadata_option,  # noqa: E402
+                  progress, target_options)  # noqa: E402
 from .errors import AecError  # noqa: E402
 
 
@@ -104,15 +105,17 @@ def _go(kind: str, inputs, output_dir: str, scheduler, local, files_from, run_kw
 @cluster.command("compress")
 @_cluster_options
 @target_options
+@metadata_option
 @click.option("--model", "model_id", default=None, help="Model id of the weights (default: the default).")
 @_limit_options
 def compress_cmd(inputs, output_dir, scheduler, local, files_from, force, batch_size, quality, bpp,
-                 size, effort, model_id, max_pixels, max_dimension, no_limits):
+                 size, effort, metadata, model_id, max_pixels, max_dimension, no_limits):
     """Compress images (PNG, JPEG, ... any Pillow format) into DIR/STEM.aec."""
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
     _go("compress", inputs, output_dir, scheduler, local, files_from,
-        {"quality": quality, "bpp": bpp, "size": size, "effort": effort, "model_id": model_id, "force": force,
+        {"quality": quality, "bpp": bpp, "size": size, "effort": effort, "metadata": metadata,
+         "model_id": model_id, "force": force,
          "batch_size": batch_size, "limits": _limits(max_pixels, max_dimension, no_limits)})
 
 

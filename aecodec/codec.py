@@ -25,6 +25,7 @@ from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, padded_window, split_planes
+from .metadata import check_policy, collect, to_info
 from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
@@ -93,6 +94,7 @@ class _Prepared:
     rgb: np.ndarray | None  # (H, W, 3) uint8 for refinement to measure distortion against
     features: torch.Tensor  # g_a output before the gain, (M, ph/16, pw/16), on the CPU
     alpha_chunk: bytes | None
+    metadata: dict[str, bytes]  # raw ICC profile / EXIF / XMP to store (aecodec.metadata)
 
 
 class Codec:
@@ -129,7 +131,7 @@ class Codec:
     # -- encoding ------------------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
-                 size: int | None = None, effort: int = 0) -> bytes:
+                 size: int | None = None, effort: int = 0, metadata="all") -> bytes:
         """Encode a PIL image, numpy uint8 array or path into the bytes of a .aec file.
 
         With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is searched
@@ -139,9 +141,15 @@ class Codec:
 
         `effort` 1-3 refines this image's latents before coding (aecodec.refine): smaller
         files at the same quality for an encode tens of times slower. Decoding is unchanged.
+
+        `metadata` says what of a PIL image's (or image file's) metadata the file keeps: "all"
+        (ICC profile, EXIF, XMP; the default), "color" (the ICC profile only) or "none"; or a
+        mapping with Pillow's keys `icc_profile`, `exif`, `xmp` that gives the items instead.
+        They count in `size` and `bpp` like every other byte of the file.
         """
         effort = refine.check_effort(effort)
-        prepared = self._prepare(image, keep_pixels=effort > 0)
+        check_policy(metadata)
+        prepared = self._prepare(image, keep_pixels=effort > 0, metadata=metadata)
         if size is None and bpp is None:
             return self._encode(prepared, quality, effort)
         if size is not None and bpp is not None:
@@ -151,16 +159,18 @@ class Codec:
             raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
         return self._fit(prepared, float(target), bpp is not None, effort)
 
-    def _prepare(self, image, keep_pixels: bool = False) -> "_Prepared":
+    def _prepare(self, image, keep_pixels: bool = False, metadata="all") -> "_Prepared":
         """Everything that does not depend on quality: planes, padding and g_a, done once.
         The pixels are kept only for refinement (a plain encode of a huge image frees them)."""
         img = self.open_image(image)
         container.check_size(img.width, img.height, self.max_pixels, self.max_dimension)
         mode, rgb, alpha = split_planes(img)
+        items = collect(img.info, mode, metadata)
         h, w = rgb.shape[:2]
         del img  # the planes are all we need; free Pillow's copy of a large image
         alpha_chunk = None if alpha is None else container.pack_alpha(alpha.tobytes(), w, h)
-        return _Prepared(mode, w, h, rgb if keep_pixels else None, self._analysis(rgb), alpha_chunk)
+        return _Prepared(mode, w, h, rgb if keep_pixels else None, self._analysis(rgb), alpha_chunk,
+                         items)
 
     def _analysis(self, rgb: np.ndarray) -> torch.Tensor:
         """g_a window by window; each window's core latents land in one CPU tensor."""
@@ -208,7 +218,7 @@ class Codec:
             y_parts.append(encode_y(lm, y[0].double().numpy(), mean, log_scale)[0])
         lengths = [(len(z), len(y)) for z, y in zip(z_parts, y_parts)]
         return container.encode_file(header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk,
-                                     tile_lengths=lengths if tile else None)
+                                     tile_lengths=lengths if tile else None, metadata=p.metadata)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
         """The plain encoder's search, then with refinement a few corrections: refining
@@ -326,6 +336,10 @@ class Codec:
         `region=(x, y, width, height)` decodes only that rectangle: only the tiles it needs are
         entropy-decoded and only the windows it touches are synthesized, and the result equals
         the same crop of a full decode exactly.
+
+        The image's `info` holds the file's metadata under Pillow's names (`icc_profile`,
+        `exif`, `xmp`), so `image.save(path, icc_profile=image.info.get("icc_profile"), ...)`
+        writes it back out; the command line does that for every format that can hold it.
         """
         f = self._parse(data)
         hd = f.header
@@ -356,7 +370,9 @@ class Codec:
             raw = container.unpack_alpha(f.alpha, hd.width, hd.height)
             alpha = np.frombuffer(raw, dtype=np.uint8).reshape(hd.height, hd.width)
             alpha = alpha[want.y0:want.y1, want.x0:want.x1]
-        return merge_planes(hd.mode, rgb, alpha)
+        image = merge_planes(hd.mode, rgb, alpha)
+        image.info.update(to_info(f.metadata))
+        return image
 
     def _latents(self, f, lm, boxes: list[Box]) -> tuple[torch.Tensor, Box]:
         """y_hat over the bounding box of `boxes` (latent units), decoding only the tiles that

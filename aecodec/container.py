@@ -1,7 +1,7 @@
 """Reading and writing the .aec container (the byte layout is specified in docs/FORMAT.md).
 
-The container only frames data: a header, the two entropy-coded streams and an optional lossless
-alpha plane. It never interprets the streams (see aecodec/entropy.py). Parsing is defensive: every
+The container only frames data: a header, the two entropy-coded streams, an optional lossless
+alpha plane and optional metadata (ICC profile, EXIF, XMP) kept as opaque bytes. It never interprets the streams (see aecodec/entropy.py). Parsing is defensive: every
 length is checked against the bytes actually present before slicing, limits are enforced from the
 header before anything large is allocated, and every malformed input ends in an AecError subclass.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import tiling
@@ -42,7 +43,11 @@ _CHUNK_HEAD = struct.Struct("<4sI")  # type, payload length
 _CRC = struct.Struct("<I")
 # width, height, mode, quality (hundredths), coder, tile w, tile h, weights hash, model id length
 _HEAD_FIXED = struct.Struct("<IIBHBHH8sB")
-_KNOWN_CHUNKS = (b"HEAD", b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"AEND")
+# Metadata rides in optional chunks (lowercase first letter), so every 1.x reader, including
+# those older than these chunks, still decodes the image and merely skips them.
+METADATA_CHUNKS = {"icc": b"iCCP", "exif": b"eXIf", "xmp": b"xMPd"}
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # per item, inflated; far above real profiles and EXIF
+_KNOWN_CHUNKS = (b"HEAD", b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"AEND", *METADATA_CHUNKS.values())
 _TILE_ENTRY = struct.Struct("<II")  # one tile's z and y stream lengths
 
 
@@ -68,6 +73,7 @@ class AecFile:
     version: tuple[int, int]
     chunk_sizes: dict[str, int] = field(default_factory=dict)  # payload bytes per chunk type
     tile_lengths: tuple[tuple[int, int], ...] = ()  # (z, y) stream bytes per tile, from TIDX
+    metadata: dict[str, bytes] = field(default_factory=dict)  # "icc"/"exif"/"xmp" -> raw bytes
 
     @property
     def tiles(self) -> list[tiling.Box]:
@@ -169,10 +175,11 @@ def write_version(header: Header) -> tuple[int, int]:
 
 
 def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes | None = None,
-                tile_lengths=None) -> bytes:
+                tile_lengths=None, metadata: Mapping[str, bytes] | None = None) -> bytes:
     """Serialise a complete .aec file. `alpha` is an ALPH payload from pack_alpha, required
     exactly when the mode has an alpha channel. A tiled header needs `tile_lengths`, the
     (z, y) byte lengths of each tile's streams in raster order, which the streams concatenate.
+    `metadata` maps "icc", "exif", "xmp" to raw bytes (empty ones are left out).
     Invalid input raises InputError."""
     problem = _header_problem(header)
     if problem:
@@ -187,11 +194,32 @@ def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes |
     parts = [SIGNATURE, bytes(write_version(header)), _chunk(b"HEAD", head)]
     if tidx is not None:
         parts.append(_chunk(b"TIDX", tidx))
+    # before the streams, so a reader that stops early (Pillow's open) still finds them
+    parts += [_chunk(METADATA_CHUNKS[key], payload)
+              for key, payload in _pack_metadata(metadata or {}).items()]
     parts += [_chunk(b"ZSTR", bytes(z_stream)), _chunk(b"YSTR", bytes(y_stream))]
     if alpha is not None:
         parts.append(_chunk(b"ALPH", bytes(alpha)))
     parts.append(_chunk(b"AEND", b""))
     return b"".join(parts)
+
+
+def _pack_metadata(metadata: Mapping[str, bytes]) -> dict[str, bytes]:
+    unknown = set(metadata) - set(METADATA_CHUNKS)
+    if unknown:
+        raise InputError(f"unknown metadata {sorted(unknown)}; known: {sorted(METADATA_CHUNKS)}")
+    out = {}
+    for key in METADATA_CHUNKS:  # a fixed order, so equal input gives equal files
+        raw = metadata.get(key)
+        if raw is None or len(raw) == 0:
+            continue
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise InputError(f"metadata {key!r} must be bytes, got {type(raw).__name__}")
+        if len(raw) > MAX_METADATA_BYTES:
+            raise InputError(f"{key} metadata is {len(raw)} bytes, more than the "
+                             f"{MAX_METADATA_BYTES} a file may carry")
+        out[key] = zlib.compress(bytes(raw), 9)
+    return out
 
 
 def _pack_tile_index(header: Header, z_total: int, y_total: int, tile_lengths) -> bytes | None:
@@ -352,7 +380,44 @@ def decode_file(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
         raise FormatError(f"mode {header.mode} {'requires' if alpha is None else 'forbids'} an ALPH chunk")
     z, y = found[b"ZSTR"], found[b"YSTR"]
     lengths = _parse_tile_index(header, found.get(b"TIDX"), len(z), len(y))
-    return AecFile(header, z, y, alpha, version, sizes, lengths)
+    metadata = {key: unpack_metadata(ctype, found[ctype])
+                for key, ctype in METADATA_CHUNKS.items() if ctype in found}
+    return AecFile(header, z, y, alpha, version, sizes, lengths, metadata)
+
+
+def unpack_metadata(ctype: bytes, payload: bytes) -> bytes:
+    """Raw bytes of a metadata chunk (a zlib stream), inflated to at most MAX_METADATA_BYTES."""
+    name = ctype.decode("ascii")
+    raw = _inflate(payload, MAX_METADATA_BYTES, name)
+    if not raw:
+        raise FormatError(f"{name} chunk holds no data (writers leave empty metadata out)")
+    return raw
+
+
+def scan_metadata(fp) -> dict[str, bytes]:
+    """The metadata of the .aec file open in binary `fp`, read by seeking from chunk to chunk,
+    so that the streams are never read (Pillow's open). CRCs are checked on the metadata
+    chunks only; decode_file validates the rest."""
+    fp.seek(0)
+    _read_preamble(memoryview(fp.read(_PREAMBLE_LENGTH)))
+    pos, out = _PREAMBLE_LENGTH, {}
+    kinds = {ctype: key for key, ctype in METADATA_CHUNKS.items()}
+    while True:
+        head = fp.read(_CHUNK_HEAD.size)
+        if len(head) < _CHUNK_HEAD.size:
+            raise TruncatedFileError(f"data ends inside a chunk header at offset {pos}")
+        ctype, length = _CHUNK_HEAD.unpack(head)
+        if ctype == b"AEND":
+            return out
+        if ctype in kinds:
+            chunk = fp.read(length + _CRC.size)
+            ctype, payload, _ = _read_chunk(memoryview(head + chunk), 0)
+            if kinds[ctype] in out:
+                raise FormatError(f"chunk {ctype.decode()} appears more than once")
+            out[kinds[ctype]] = unpack_metadata(ctype, bytes(payload))
+        else:
+            fp.seek(length + _CRC.size, 1)
+        pos += _CHUNK_HEAD.size + length + _CRC.size
 
 
 # --------------------------------------------------------------------------- alpha plane
@@ -371,13 +436,24 @@ def unpack_alpha(payload: bytes, width: int, height: int) -> bytes:
     expected = width * height
     if expected <= 0:
         raise FormatError(f"invalid alpha plane size {width}x{height}")
+    out = _inflate(payload, expected, "ALPH")
+    if len(out) != expected:
+        raise FormatError(f"ALPH chunk does not decompress to exactly {expected} bytes")
+    return out
+
+
+def _inflate(payload: bytes, limit: int, name: str) -> bytes:
+    """A complete zlib stream inflated to at most `limit` bytes: a bomb stops one byte past
+    the limit, and a broken, unfinished or over-long stream is a FormatError."""
     d = zlib.decompressobj()
     try:
-        out = d.decompress(bytes(payload), expected + 1)
+        out = d.decompress(bytes(payload), limit + 1)
     except zlib.error as e:
-        raise FormatError(f"ALPH chunk is not a valid zlib stream: {e}") from None
-    if len(out) != expected or not d.eof or d.unused_data:
-        raise FormatError(f"ALPH chunk does not decompress to exactly {expected} bytes")
+        raise FormatError(f"{name} chunk is not a valid zlib stream: {e}") from None
+    if len(out) > limit:
+        raise FormatError(f"{name} chunk inflates to more than {limit} bytes")
+    if not d.eof or d.unused_data:
+        raise FormatError(f"{name} chunk is not exactly one complete zlib stream")
     return out
 
 
@@ -385,5 +461,6 @@ __all__ = [
     "SIGNATURE", "FORMAT_VERSION", "MODES", "ALPHA_MODES", "CODERS",
     "DEFAULT_MAX_PIXELS", "DEFAULT_MAX_DIMENSION", "MAX_MODEL_ID_LENGTH", "WEIGHTS_HASH_LENGTH",
     "Header", "AecFile", "encode_file", "decode_file", "read_header", "looks_like_aec",
-    "pack_alpha", "unpack_alpha", "check_size", "check_limits", "check_preamble", "write_version",
+    "pack_alpha", "unpack_alpha", "METADATA_CHUNKS", "MAX_METADATA_BYTES", "unpack_metadata",
+    "scan_metadata", "check_size", "check_limits", "check_preamble", "write_version",
 ]

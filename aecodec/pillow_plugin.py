@@ -1,8 +1,11 @@
 """Pillow support for .aec files, enabled by `aecodec.register_pillow()`.
 
-After registration, `Image.open("x.aec")` reads only the header (size and mode, no decoding),
-`.load()` decodes through aecodec, and `img.save("x.aec", quality=..., effort=...)` encodes. Registration
-is explicit (the pillow-heif convention): importing aecodec alone changes nothing in Pillow.
+After registration, `Image.open("x.aec")` reads only the header and the metadata (size, mode,
+`info["icc_profile"]`, `info["exif"]`, `info["xmp"]`; the streams are skipped, not decoded),
+`.load()` decodes through aecodec, and `img.save("x.aec", quality=..., effort=...)` encodes.
+Saving keeps the image's own metadata, as Codec.compress does, unless the call says otherwise
+in Pillow's way (`icc_profile=`, `exif=`, `xmp=`) or with `metadata="color"` / `"none"`.
+Registration is explicit (the pillow-heif convention): importing aecodec alone changes nothing.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from PIL import Image, ImageFile
 
 from . import container
 from .errors import AecError
+from .metadata import INFO_KEYS, to_info
 
 FORMAT = "AEC"
 MIME = "image/x-aec"
@@ -28,12 +32,13 @@ class AecImageFile(ImageFile.ImageFile):
         try:
             header, version = container.read_header(self.fp.read(_HEADER_BYTES), max_pixels=None,
                                                     max_dimension=None)
+            metadata = container.scan_metadata(self.fp)
         except AecError as exc:
             raise SyntaxError(f"not a valid .aec file: {exc}") from None
         self._size = (header.width, header.height)
         self._mode = header.mode
         self.info.update(quality=header.quality, model_id=header.model_id,
-                         aec_version="%d.%d" % version)
+                         aec_version="%d.%d" % version, **to_info(metadata))
         self.tile = [ImageFile._Tile("aec", (0, 0, header.width, header.height), 0, None)]
 
 
@@ -55,9 +60,17 @@ class AecDecoder(ImageFile.PyDecoder):
 def _save(im: Image.Image, fp, filename) -> None:
     from . import _default_codec
     from .codec import DEFAULT_QUALITY
-    quality = im.encoderinfo.get("quality", DEFAULT_QUALITY)
-    effort = im.encoderinfo.get("effort", 0)
-    fp.write(_default_codec().compress(im, quality=quality, effort=effort))
+    options = im.encoderinfo
+    quality = options.get("quality", DEFAULT_QUALITY)
+    effort = options.get("effort", 0)
+    metadata = options.get("metadata", "all")
+    given = [name for name in INFO_KEYS.values() if name in options]
+    if given:  # Pillow's convention: named items replace the image's own
+        kept = {} if metadata == "none" else {
+            name: im.info.get(name) for name in INFO_KEYS.values()
+            if metadata == "all" or name == "icc_profile"}
+        metadata = {**kept, **{name: options[name] for name in given}}
+    fp.write(_default_codec().compress(im, quality=quality, effort=effort, metadata=metadata))
 
 
 def register() -> None:

@@ -9,6 +9,7 @@ from PIL import Image
 
 # (name, mode, crop box in the bundled sample, quality); small so that decoding stays fast,
 # with one image of 3x2 z positions so that the streams carry more than one position.
+# The 130x70 one carries an ICC profile, EXIF and XMP, so the metadata chunks get fuzzed too.
 SEEDS = (
     ("rgb-64x48-q50", "RGB", (300, 100, 364, 148), 50.0),
     ("l-72x40-q10", "L", (100, 200, 172, 240), 10.0),
@@ -18,6 +19,15 @@ SEEDS = (
     ("rgb-200x130-q50-tiled", "RGB", (200, 200, 400, 330), 50.0),
 )
 TILED = {"rgb-200x130-q50-tiled": 64}  # 4x3 tiles of 64 px: a TIDX chunk and 12 stream pairs
+WITH_METADATA = "rgb-130x70-q100"
+
+
+def _metadata() -> dict:
+    from PIL import ImageCms
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return {"icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+            "exif": exif.tobytes(), "xmp": b"<x:xmpmeta/>"}
 
 
 def sample_image() -> Image.Image:
@@ -54,5 +64,6 @@ def build(codec=None) -> list[tuple[str, bytes]]:
         if name in TILED:
             c = copy.copy(codec)
             c.tile_size = TILED[name]
-        out.append((name, c.compress(img, quality=q)))
+        metadata = _metadata() if name == WITH_METADATA else "all"
+        out.append((name, c.compress(img, quality=q, metadata=metadata)))
     return out

@@ -177,16 +177,19 @@ def _garble(rng, payload: bytes, other: bytes) -> bytes:
     return b"\xff" * n
 
 
+_ZLIB_CHUNKS = (b"ALPH", b"iCCP", b"eXIf", b"xMPd")
+
+
 def stream(rng, data: bytes, corpus: list[bytes]) -> bytes:
     pre, chunks = split(data)
     _, donor = split(rng.choice(corpus))
-    kinds = (b"TIDX", b"ZSTR", b"YSTR", b"ALPH")
+    kinds = (b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"iCCP", b"eXIf", b"xMPd")
     donor_payloads = [p for t, p in donor if t in kinds]
     targets = [i for i, (t, _) in enumerate(chunks) if t in kinds]
     for i in rng.sample(targets, rng.choice((1, 1, 1, 2))):
         t, p = chunks[i]
-        if t == b"ALPH" and rng.random() < 0.5:  # a valid zlib stream of the wrong size, or a bomb
-            n = rng.choice((0, 1, 5, 1000, 1 << 20))
+        if t in _ZLIB_CHUNKS and rng.random() < 0.5:  # valid zlib of the wrong size, or a bomb
+            n = rng.choice((0, 1, 5, 1000, 1 << 20, (1 << 24) + 1))
             chunks[i] = (t, zlib.compress(bytes(n)) if rng.random() < 0.5 else zlib.compress(p))
             continue
         chunks[i] = (t, _garble(rng, p, rng.choice(donor_payloads)))
