@@ -7,6 +7,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
 import aecodec
@@ -254,3 +256,12 @@ def test_pillow_plugin_reads_and_writes_metadata(photo, tmp_path):
     photo.save(path, quality=30, metadata="none")
     with Image.open(path) as im:
         assert not {"icc_profile", "exif", "xmp"} & im.info.keys()
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.dictionaries(st.sampled_from(sorted(container.METADATA_CHUNKS)),
+                             st.binary(min_size=1, max_size=3000)))
+def test_any_bytes_round_trip_through_the_container(items):
+    data = _file(**items)
+    assert container.decode_file(data).metadata == items
+    assert container.scan_metadata(io.BytesIO(data)) == items
