@@ -12,10 +12,10 @@ from functools import lru_cache
 
 from .codec import DEFAULT_QUALITY, Codec
 from .container import Header, read_header
-from .errors import (AecError, CorruptChunkError, DecodeError, FormatError, InputError,
-                     LimitError, NotAecFileError, TruncatedFileError, UnknownModelError,
+from .errors import (AecError, AecWarning, CorruptChunkError, DecodeError, FormatError,
+                     InputError, InputWarning, LimitError, MetadataWarning, NotAecFileError,
+                     TargetWarning, TruncatedFileError, UnknownModelError,
                      UnsupportedVersionError)
-from .metadata import MetadataWarning
 
 __version__ = "0.1.0"
 
@@ -56,5 +56,5 @@ __all__ = [
     "compress", "decompress", "Codec", "register_pillow", "Header", "read_header", "DEFAULT_QUALITY", "__version__",
     "AecError", "FormatError", "NotAecFileError", "UnsupportedVersionError", "TruncatedFileError",
     "CorruptChunkError", "UnknownModelError", "DecodeError", "LimitError", "InputError",
-    "MetadataWarning",
+    "AecWarning", "MetadataWarning", "TargetWarning", "InputWarning",
 ]

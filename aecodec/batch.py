@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import AecError
-from .metadata import MetadataWarning, save
+from .errors import AecError, AecWarning
+from .metadata import save
 from .output import write_atomic
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm",
@@ -71,10 +71,10 @@ def compress_one(codec, src: Path, dst: Path, force: bool, targets: dict) -> Res
     t0 = time.perf_counter()
     image = codec.open_image(src)
     with warnings.catch_warnings(record=True) as caught:  # reported with the file, not lost
-        warnings.simplefilter("always", MetadataWarning)
+        warnings.simplefilter("always", AecWarning)
         data = codec.compress(image, **targets)
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
-    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, MetadataWarning))
+    notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, AecWarning))
     return Result(src, dst, "ok", notes, src.stat().st_size, len(data), image.width * image.height,
                   time.perf_counter() - t0)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from PIL import Image
 
 from . import container, entropy, rate_search, refine, tiling, weights
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
-from .errors import FormatError, InputError, TruncatedFileError
+from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, padded_window, split_planes
 from .metadata import check_policy, collect, to_info
@@ -35,6 +36,7 @@ from .y_coding import decode_y, encode_y
 DEFAULT_QUALITY = 50.0
 STRIDE = tiling.ALIGN  # total downsampling of z; images are padded to a multiple of it
 REFINED_TRIES = 3  # refined encodes a size or bpp target may take (aecodec.refine)
+TARGET_SLACK = 0.03  # a bpp target missed by more, at quality 0 or 100, is warned about
 
 
 def quality_to_level(quality: float, levels: int) -> float:
@@ -84,6 +86,20 @@ def parse_region(region, width: int, height: int) -> Box:
     if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
         raise InputError(f"region x={x} y={y} w={w} h={h} is not inside the {width}x{height} image")
     return Box(x, y, x + w, y + h)
+
+
+def _warn_if_missed(data: bytes, target: float, is_size: bool, pixels: int) -> None:
+    """A TargetWarning when the search had to stop at an end of the quality range: a size
+    that even quality 0 exceeds, or a bpp more than TARGET_SLACK beyond quality 0 or 100."""
+    quality = container.read_header(data)[0].quality
+    got = len(data)
+    if is_size:
+        if got > target:
+            warnings.warn(f"no quality fits {target:.0f} bytes: the smallest file, at quality 0, "
+                          f"has {got} bytes", TargetWarning, stacklevel=3)
+    elif quality in (0.0, 100.0) and abs(got - target) > TARGET_SLACK * target:
+        warnings.warn(f"{8 * target / pixels:g} bpp is out of this image's range: quality "
+                      f"{quality:g} gives {8 * got / pixels:.4f} bpp", TargetWarning, stacklevel=3)
 
 
 @dataclass
@@ -154,10 +170,13 @@ class Codec:
             return self._encode(prepared, quality, effort)
         if size is not None and bpp is not None:
             raise InputError("give at most one of size and bpp")
-        target = size if size is not None else bpp * prepared.width * prepared.height / 8
+        pixels = prepared.width * prepared.height
+        target = size if size is not None else bpp * pixels / 8
         if not target > 0:
             raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
-        return self._fit(prepared, float(target), bpp is not None, effort)
+        data = self._fit(prepared, float(target), bpp is not None, effort)
+        _warn_if_missed(data, target, size is not None, pixels)
+        return data
 
     def _prepare(self, image, keep_pixels: bool = False, metadata="all") -> "_Prepared":
         """Everything that does not depend on quality: planes, padding and g_a, done once.
@@ -260,7 +279,7 @@ class Codec:
         file's header before its pixels are decoded."""
         if isinstance(image, (str, os.PathLike)):
             return load_image(image, max_pixels=self.max_pixels, max_dimension=self.max_dimension)
-        return open_image(image)
+        return open_image(image)  # a PIL image is the frame the caller chose
 
     def _parse(self, data) -> container.AecFile:
         data = read_aec_bytes(data, self._max_file_bytes)

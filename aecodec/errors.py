@@ -60,6 +60,22 @@ class InputError(AecError):
     """Bad encoder input: unsupported mode, zero-size image, unreadable file, invalid header."""
 
 
+class AecWarning(UserWarning):
+    """Base class of aecodec's warnings: the job was done, but not entirely as asked."""
+
+
+class MetadataWarning(AecWarning):
+    """Metadata that could not be kept (a profile that does not fit the coded pixels)."""
+
+
+class TargetWarning(AecWarning):
+    """A size or bpp target that no quality meets; the nearest file is returned."""
+
+
+class InputWarning(AecWarning):
+    """Part of the input is not coded: the frames after the first of an animation."""
+
+
 __all__ = [
     "AecError",
     "FormatError",
@@ -72,4 +88,8 @@ __all__ = [
     "LimitError",
     "InputError",
     "OutputError",
+    "AecWarning",
+    "MetadataWarning",
+    "TargetWarning",
+    "InputWarning",
 ]

@@ -8,12 +8,13 @@ instead of being quietly converted.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, InputWarning
 from .tiling import Box
 
 # Pillow modes converted losslessly (or by Pillow's standard rule) to a coded mode.
@@ -44,6 +45,19 @@ def open_image(image) -> Image.Image:
         except (OSError, SyntaxError, ValueError) as exc:
             raise InputError(f"{path}: cannot read image ({exc})") from None
     raise InputError(f"expected a PIL image, a numpy uint8 array or a path, got {type(image).__name__}")
+
+
+def warn_if_animated(img: Image.Image, name: str = "the image") -> None:
+    """An InputWarning when `img` has more frames than the first, which alone is coded.
+    Call it while the file is open and before loading: counting frames may seek through the
+    file (Pillow seeks back to the frame it was on)."""
+    try:
+        frames = getattr(img, "n_frames", 1)
+    except Exception:  # a closed or damaged file: counting is a courtesy, decoding decides
+        return
+    if isinstance(frames, int) and frames > 1:
+        warnings.warn(f"{name} has {frames} frames; only the first is coded", InputWarning,
+                      stacklevel=3)
 
 
 def _from_array(a: np.ndarray) -> Image.Image:

@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 
 from .container import METADATA_CHUNKS
-from .errors import InputError
+from .errors import InputError, MetadataWarning
 
 POLICIES = {"all": ("icc", "exif", "xmp"), "color": ("icc",), "none": ()}
 INFO_KEYS = {"icc": "icc_profile", "exif": "exif", "xmp": "xmp"}
@@ -33,10 +33,6 @@ _SAVE_KEYWORDS = {
     "TIFF": ("icc_profile", "exif", None),
     "JPEG2000": (None, None, None),
 }
-
-
-class MetadataWarning(UserWarning):
-    """Metadata that could not be kept, with the reason (never raised as an error)."""
 
 
 def check_policy(policy) -> None:

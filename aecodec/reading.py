@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from . import container
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS
 from .errors import AecError, FormatError, InputError, LimitError
+from .images import warn_if_animated
 
 PREFIX_BYTES = 4096  # read first, to reject a non-.aec file (or /dev/zero) at once
 SLACK_BYTES = 64 << 20  # room for optional chunks in the largest file a header can justify
@@ -58,6 +59,7 @@ def load_image(path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 container.check_size(im.width, im.height, max_pixels, max_dimension)
+                warn_if_animated(im, str(path))  # before load: counting frames seeks, back to 0
                 im.load()
                 return im
     except AecError:

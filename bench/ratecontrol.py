@@ -8,6 +8,7 @@ cannot be met by any setting and is reported as out of range, not as an error).
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 from .outputs import write_results
@@ -32,7 +33,9 @@ def run(data: Path, out: Path, targets=TARGETS, effort: int = 0, log=print) -> d
         lo, hi = (8 * len(codec.compress(img, quality=q, effort=effort)) / pixels for q in (0, 100))
         for target in targets:
             t0 = time.perf_counter()
-            data_ = codec.compress(img, bpp=target, effort=effort)
+            with warnings.catch_warnings():  # out-of-range targets are reported below
+                warnings.simplefilter("ignore", aecodec.TargetWarning)
+                data_ = codec.compress(img, bpp=target, effort=effort)
             got = 8 * len(data_) / pixels
             in_range = lo <= target <= hi
             rows.append({"image": path.name, "target": target, "bpp": got,

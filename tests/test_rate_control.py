@@ -1,4 +1,6 @@
 """Rate control: --size gives the largest file that fits, --bpp the closest to the target."""
+import warnings
+
 import pytest
 from click.testing import CliRunner
 
@@ -24,9 +26,30 @@ def test_bpp_target_is_close(codec, small):
     assert abs(8 * len(data) / pixels / (mid * 1.1) - 1) < 0.03
 
 
-def test_unreachable_targets_clamp(codec, small):
-    assert codec.compress(small, size=10) == codec.compress(small, quality=0)
-    assert codec.compress(small, bpp=100) == codec.compress(small, quality=100)
+def test_unreachable_targets_clamp_and_warn(codec, small):
+    with pytest.warns(aecodec.TargetWarning, match="no quality fits 10 bytes"):
+        assert codec.compress(small, size=10) == codec.compress(small, quality=0)
+    with pytest.warns(aecodec.TargetWarning, match="100 bpp is out of this image's range"):
+        assert codec.compress(small, bpp=100) == codec.compress(small, quality=100)
+    with pytest.warns(aecodec.TargetWarning, match="quality 0 gives"):
+        codec.compress(small, bpp=0.001)
+
+
+def test_reachable_targets_do_not_warn(codec, small):
+    pixels = small.width * small.height
+    lowest = 8 * len(codec.compress(small, quality=0)) / pixels
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codec.compress(small, bpp=lowest * 1.02)  # quality 0 answers, within the 3 % slack
+        codec.compress(small, size=len(codec.compress(small, quality=30)))
+
+
+def test_cli_says_when_a_target_is_out_of_reach(small, tmp_path):
+    src = tmp_path / "in.png"
+    small.save(src)
+    r = CliRunner().invoke(main, ["compress", str(src), str(tmp_path / "o.aec"), "--size", "50"])
+    assert r.exit_code == 0
+    assert "aecodec: warning: no quality fits 50 bytes" in r.output
 
 
 def test_bad_targets(codec, small):

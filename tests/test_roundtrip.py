@@ -112,3 +112,17 @@ def test_quality_out_of_range(codec, small, quality):
 def test_quality_to_level_is_linear_and_bounded():
     assert quality_to_level(0, 8) == 0 and quality_to_level(100, 8) == 7
     assert quality_to_level(50, 8) == 3.5
+
+
+def test_an_animation_codes_its_first_frame_and_says_so(codec, small, tmp_path, run):
+    first, second = small.crop((0, 0, 64, 64)), small.crop((64, 0, 128, 64))
+    gif = tmp_path / "anim.gif"
+    first.save(gif, save_all=True, append_images=[second])
+    with pytest.warns(aecodec.InputWarning, match="has 2 frames; only the first is coded"):
+        data = codec.compress(gif, 90)
+    with Image.open(gif) as im:
+        frame0 = np.asarray(im.convert("RGB"))
+    assert psnr(codec.decompress(data).convert("RGB"), frame0) > 30
+    result = run("compress", gif, tmp_path / "anim.aec")
+    assert result.exit_code == 0
+    assert result.output.count("only the first is coded") == 1
