@@ -69,9 +69,9 @@ def _init_worker(limits: dict, threads: int) -> None:
 def compress_one(codec, src: Path, dst: Path, force: bool, targets: dict) -> Result:
     """Encode one file with `codec` and write it atomically (shared with aecodec.cluster)."""
     t0 = time.perf_counter()
-    image = codec.open_image(src)
     with warnings.catch_warnings(record=True) as caught:  # reported with the file, not lost
         warnings.simplefilter("always", AecWarning)
+        image = codec.open_image(src)
         data = codec.compress(image, **targets)
     write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
     notes = "; ".join(str(w.message) for w in caught if issubclass(w.category, AecWarning))

@@ -126,3 +126,6 @@ def test_an_animation_codes_its_first_frame_and_says_so(codec, small, tmp_path, 
     result = run("compress", gif, tmp_path / "anim.aec")
     assert result.exit_code == 0
     assert result.output.count("only the first is coded") == 1
+    result = run("compress", gif, "-o", tmp_path / "batch", "-j", 1)
+    assert result.exit_code == 0 and "ok:" in result.output
+    assert "has 2 frames; only the first is coded" in result.output
