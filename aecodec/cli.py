@@ -327,27 +327,51 @@ def _format_for(path: Path) -> str:
 
 @main.command()
 @click.argument("src", type=click.Path(path_type=Path))
-def info(src: Path):
-    """Show the header of SRC (.aec): size, mode, quality, model, stream sizes, bpp."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+def info(src: Path, as_json: bool):
+    """Show the header of SRC (.aec): size, mode, quality, model, stream sizes, metadata, bpp."""
     def job():
+        from .metadata import summary
         from .reading import read_aec_bytes
         data = read_aec_bytes(src)
         f = container.decode_file(data, max_pixels=None, max_dimension=None)
         h = f.header
-        rows = [("file", str(src)), ("format version", "%d.%d" % f.version),
-                ("size", f"{h.width}x{h.height}"), ("mode", h.mode), ("quality", f"{h.quality:g}"),
-                ("model", f"{h.model_id} (weights {h.weights_hash.hex()})"),
-                ("coder", container.CODERS.get(h.coder, str(h.coder))),
-                ("tiles", f"{len(f.tiles)} of {h.tile_width}x{h.tile_height}" if h.tile_width
-                 else "1 (untiled)")]
-        rows += [(f"chunk {name}", f"{size} bytes") for name, size in f.chunk_sizes.items()]
-        from .metadata import describe
-        rows += describe(f.metadata)
-        rows += [("total", f"{len(data)} bytes"),
-                 ("bpp", f"{8 * len(data) / (h.width * h.height):.4f}")]
-        for key, value in rows:
+        facts = {"file": str(src), "format_version": "%d.%d" % f.version, "width": h.width,
+                 "height": h.height, "mode": h.mode, "quality": h.quality,
+                 "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
+                 "coder": container.CODERS.get(h.coder, str(h.coder)), "tiles": len(f.tiles),
+                 "tile_size": [h.tile_width, h.tile_height], "chunks": f.chunk_sizes,
+                 "metadata": summary(f.metadata), "bytes": len(data),
+                 "bpp": round(8 * len(data) / (h.width * h.height), 6)}
+        if as_json:
+            import json
+            click.echo(json.dumps(facts, indent=2))
+            return
+        for key, value in _info_rows(facts):
             click.echo(f"{key + ':':<16}{value}")
     _run(job)
+
+
+def _info_rows(facts: dict) -> list[tuple[str, str]]:
+    tw, th = facts["tile_size"]
+    rows = [("file", facts["file"]), ("format version", facts["format_version"]),
+            ("size", f"{facts['width']}x{facts['height']}"), ("mode", facts["mode"]),
+            ("quality", f"{facts['quality']:g}"),
+            ("model", f"{facts['model_id']} (weights {facts['weights_hash']})"),
+            ("coder", facts["coder"]),
+            ("tiles", f"{facts['tiles']} of {tw}x{th}" if tw else "1 (untiled)")]
+    rows += [(f"chunk {name}", f"{size} bytes") for name, size in facts["chunks"].items()]
+    meta = facts["metadata"]
+    if "icc_profile" in meta:
+        rows.append(("icc profile", f"{meta['icc_profile']['name']}, "
+                                    f"{meta['icc_profile']['bytes']} bytes"))
+    if "exif" in meta:
+        turn = meta["exif"]["orientation"]
+        rows.append(("exif", f"{meta['exif']['bytes']} bytes"
+                             + (f", orientation {turn}" if turn else "")))
+    if "xmp" in meta:
+        rows.append(("xmp", f"{meta['xmp']['bytes']} bytes"))
+    return rows + [("total", f"{facts['bytes']} bytes"), ("bpp", f"{facts['bpp']:.4f}")]
 
 
 @main.command()

@@ -133,18 +133,17 @@ def save(image, target, fmt: str) -> list[str]:
             for name in dropped]
 
 
-def describe(items: Mapping[str, bytes]) -> list[tuple[str, str]]:
-    """(label, text) rows for `aecodec info`: the profile's name, the EXIF orientation."""
-    rows = []
+def summary(items: Mapping[str, bytes]) -> dict:
+    """What `aecodec info` shows of a file's metadata, by Pillow name: size in bytes, the
+    profile's name, the EXIF orientation."""
+    out = {}
     if "icc" in items:
-        rows.append(("icc profile", f"{_profile_name(items['icc'])}, {len(items['icc'])} bytes"))
+        out["icc_profile"] = {"bytes": len(items["icc"]), "name": _profile_name(items["icc"])}
     if "exif" in items:
-        orientation = _orientation(items["exif"])
-        note = f", orientation {orientation}" if orientation else ""
-        rows.append(("exif", f"{len(items['exif'])} bytes{note}"))
+        out["exif"] = {"bytes": len(items["exif"]), "orientation": _orientation(items["exif"])}
     if "xmp" in items:
-        rows.append(("xmp", f"{len(items['xmp'])} bytes"))
-    return rows
+        out["xmp"] = {"bytes": len(items["xmp"])}
+    return out
 
 
 def _profile_name(icc: bytes) -> str:

@@ -1,6 +1,7 @@
 """ICC profile, EXIF and XMP: kept in optional chunks, returned in Pillow's `info`, written
 back out by the command line, refused cleanly when malformed (aecodec/metadata.py)."""
 import io
+import json
 import struct
 import warnings
 import zlib
@@ -224,6 +225,11 @@ def test_cli_metadata_option_info_and_warnings(run, photo_path, tmp_path):
     assert run("compress", photo_path, aec, "--force").exit_code == 0
     shown = run("info", aec).output
     assert "icc profile:" in shown and "sRGB" in shown and "orientation 6" in shown
+    facts = json.loads(run("info", aec, "--json").output)
+    assert facts["metadata"]["icc_profile"]["bytes"] == len(ICC)
+    assert facts["metadata"]["exif"]["orientation"] == 6
+    assert facts["bytes"] == aec.stat().st_size and facts["chunks"]["iCCP"] > 0
+    assert (facts["width"], facts["height"], facts["mode"]) == (96, 64, "RGB")
     result = run("decompress", aec, tmp_path / "back.bmp")
     assert result.exit_code == 0
     assert "aecodec: warning: BMP has no place for the icc profile" in result.output
