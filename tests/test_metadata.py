@@ -1,5 +1,6 @@
 """ICC profile, EXIF and XMP: kept in optional chunks, returned in Pillow's `info`, written
 back out by the command line, refused cleanly when malformed (aecodec/metadata.py)."""
+import hashlib
 import io
 import json
 import struct
@@ -271,3 +272,17 @@ def test_any_bytes_round_trip_through_the_container(items):
     data = _file(**items)
     assert container.decode_file(data).metadata == items
     assert container.scan_metadata(io.BytesIO(data)) == items
+
+
+def test_golden_file_with_metadata():
+    """A file written when the metadata chunks were defined (session 21) reads the same
+    forever: the chunks, their order and zlib payloads are part of the format."""
+    from conftest import GOLDEN
+    folder = GOLDEN / "format"
+    for name, expected in json.loads((folder / "format.json").read_text()).items():
+        f = container.decode_file((folder / name).read_bytes())
+        assert "%d.%d" % f.version == expected["version"]
+        got = {key: {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+               for key, raw in f.metadata.items()}
+        assert got == expected["metadata"]
+        assert Image.Exif().load(EXIF_PREFIX + f.metadata["exif"]) is None  # parses
