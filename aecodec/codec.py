@@ -96,10 +96,10 @@ def _warn_if_missed(data: bytes, target: float, is_size: bool, pixels: int) -> N
     if is_size:
         if got > target:
             warnings.warn(f"no quality fits {target:.0f} bytes: the smallest file, at quality 0, "
-                          f"has {got} bytes", TargetWarning, stacklevel=3)
+                          f"has {got} bytes", TargetWarning, stacklevel=4)
     elif quality in (0.0, 100.0) and abs(got - target) > TARGET_SLACK * target:
         warnings.warn(f"{8 * target / pixels:g} bpp is out of this image's range: quality "
-                      f"{quality:g} gives {8 * got / pixels:.4f} bpp", TargetWarning, stacklevel=3)
+                      f"{quality:g} gives {8 * got / pixels:.4f} bpp", TargetWarning, stacklevel=4)
 
 
 @dataclass

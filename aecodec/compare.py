@@ -26,6 +26,7 @@ import html
 import io
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -35,7 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, features
 
 from .units import parse_box, parse_size  # noqa: F401 (parse_size is part of this API)
-from .errors import InputError
+from .errors import InputError, TargetWarning
 
 VIEW_WIDTH = 384  # full views in the PNG are downscaled to at most this width
 ZOOM_FACTOR = 4  # default nearest-neighbour upscale of the zoomed crop
@@ -174,7 +175,9 @@ class AecCodec:
     def fit(self, img: Image.Image, target: int) -> Entry:
         from .container import read_header
         entry = Entry(self.label, self.settings)
-        data = self.codec.compress(img, size=target, effort=self.effort)
+        with warnings.catch_warnings():  # a target out of reach is the entry's note instead
+            warnings.simplefilter("ignore", TargetWarning)
+            data = self.codec.compress(img, size=target, effort=self.effort)
         if len(data) > target:
             return _too_big(entry, len(data), target, "quality 0")
         entry.quality, entry.data = read_header(data)[0].quality, data

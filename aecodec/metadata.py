@@ -90,7 +90,7 @@ def _matching_profile(icc: bytes, coded_mode: str) -> bytes:
     what = f"a {space.decode('ascii', 'replace').strip()} profile" if space else \
         f"not an ICC profile ({len(icc)} bytes)"
     warnings.warn(f"the image's ICC profile was dropped: it is {what}, and the pixels are coded "
-                  f"as {coded_mode}", MetadataWarning, stacklevel=5)
+                  f"as {coded_mode}", MetadataWarning, stacklevel=6)
     return b""
 
 
