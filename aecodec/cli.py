@@ -154,9 +154,15 @@ def _batch_options(fn):
     return fn
 
 
-def _single(paths: tuple[Path, ...]) -> tuple[Path, Path]:
+def _single(paths: tuple[Path, ...], suffix: str) -> tuple[Path, Path]:
+    """(SRC, DST) of a one-file command; DST defaults to SRC with `suffix` (photo.png ->
+    photo.aec), which like any output is never overwritten without --force."""
+    if len(paths) == 1:
+        if paths[0].suffix.lower() == suffix:
+            raise click.UsageError(f"{paths[0]} already ends in {suffix}: give DST")
+        return paths[0], paths[0].with_suffix(suffix)
     if len(paths) != 2:
-        raise click.UsageError("give SRC DST for one file, or sources with -o/--output-dir DIR")
+        raise click.UsageError("give SRC [DST] for one file, or sources with -o/--output-dir DIR")
     return paths[0], paths[1]
 
 
@@ -236,7 +242,7 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
     """Compress image SRC (PNG, JPEG, ... any Pillow format) into DST (.aec).
 
     \b
-    aecodec compress SRC DST            one file
+    aecodec compress SRC [DST]          one file (DST: SRC with .aec)
     aecodec compress A B DIR/ 'x/*.jpg' -o OUT    many files, folders or globs into OUT/
     """
     if tile_size % 64:
@@ -249,7 +255,7 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
                "metadata": metadata}
     if output_dir is not None:
         return _batch("compress", paths, output_dir, jobs, force, targets, limits)
-    src, dst = _single(paths)
+    src, dst = _single(paths, ".aec")
 
     def job():
         check_output(dst, force, (src,))  # before the work, and again when writing
@@ -277,7 +283,8 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_batch_options
 @click.option("--format", "out_format", default="png", show_default=True,
-              help="Image format of the outputs in batch mode (an extension: png, jpg, ...).")
+              help="Image format of the outputs in batch mode, or of DST when it is left out "
+                   "(an extension: png, jpg, ...).")
 @click.option("--crop", callback=_parse_crop, default=None, metavar="X,Y,W,H",
               help="Decode only this rectangle (pixels); only the tiles it needs are decoded.")
 @_device_option
@@ -289,7 +296,7 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
     """Decompress SRC (.aec) into image DST; the format follows DST's extension (default PNG).
 
     \b
-    aecodec decompress SRC DST                      one file
+    aecodec decompress SRC [DST]                    one file (DST: SRC with .png, or --format)
     aecodec decompress SRC DST --crop X,Y,W,H       one region of it
     aecodec decompress A.aec DIR/ 'x/*.aec' -o OUT   many files into OUT/ (--format png)
     """
@@ -300,7 +307,7 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
         suffix = "." + out_format.lower().lstrip(".")
         return _batch("decompress", paths, output_dir, jobs, force, _format_for(Path("x" + suffix)),
                       limits, suffix)
-    src, dst = _single(paths)
+    src, dst = _single(paths, "." + out_format.lower().lstrip("."))
 
     def job():
         check_output(dst, force, (src,))

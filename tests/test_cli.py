@@ -22,6 +22,20 @@ def test_compress_info_decompress(run, png, tmp_path):
     assert r.exit_code == 0 and back.exists()
 
 
+def test_dst_defaults_to_src_with_the_new_suffix(run, png, tmp_path):
+    r = run("compress", png, "-q", 20)
+    aec = png.with_suffix(".aec")
+    assert r.exit_code == 0 and aec.exists(), r.output
+    original = png.read_bytes()
+    r = run("decompress", aec)  # in.png is the original: kept, as any existing output
+    assert r.exit_code == 1 and "--force" in r.output and png.read_bytes() == original
+    r = run("decompress", aec, "--format", "webp")
+    assert r.exit_code == 0 and aec.with_suffix(".webp").exists()
+    r = run("compress", aec)
+    assert r.exit_code == 2 and "already ends in .aec" in r.output
+    assert run("compress", png, aec, tmp_path / "third").exit_code == 2
+
+
 def test_existing_output_needs_force(run, png, tmp_path):
     aec = tmp_path / "x.aec"
     aec.write_bytes(b"precious")
