@@ -40,15 +40,15 @@ def register_pillow() -> None:
 
 
 def compress(image, quality: float = DEFAULT_QUALITY, *, effort: int = 0, metadata="all") -> bytes:
-    """Encode an image (PIL image, numpy uint8 array or path) into .aec bytes; `effort` 1-3
+    """Encode an image (PIL image, numpy uint8 array, path or binary file) into .aec bytes; `effort` 1-3
     trades encode time for smaller files, `metadata` ("all", "color", "none") says what of the
     ICC profile, EXIF and XMP is kept (see Codec.compress)."""
     return _default_codec().compress(image, quality=quality, effort=effort, metadata=metadata)
 
 
 def decompress(data, *, region=None):
-    """Decode .aec bytes (or a path to a .aec file) into a PIL image; `region=(x, y, w, h)`
-    decodes only that rectangle."""
+    """Decode .aec bytes (or a path to, or binary file of, a .aec file) into a PIL image;
+    `region=(x, y, w, h)` decodes only that rectangle."""
     return _default_codec().decompress(data, region=region)
 
 

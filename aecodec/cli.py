@@ -10,6 +10,7 @@ See docs/ROBUSTNESS.md.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 import signal
@@ -154,9 +155,33 @@ def _batch_options(fn):
     return fn
 
 
+def _stdio(path: Path) -> bool:
+    """`-` stands for standard input (SRC) or standard output (DST)."""
+    return str(path) == "-"
+
+
+def _shown(src: Path, dst: Path) -> str:
+    return f"{'<stdin>' if _stdio(src) else src} -> {'<stdout>' if _stdio(dst) else dst}"
+
+
+def _output_stream(dst: Path, force: bool, inputs: tuple[Path, ...]):
+    """Standard output's binary stream when DST is `-`; otherwise None, once DST is known to
+    be writable (checked before the work, and again when writing)."""
+    if not _stdio(dst):
+        check_output(dst, force, inputs)
+        return None
+    if sys.stdout.isatty():
+        raise click.UsageError("refusing to write binary data to a terminal: redirect or pipe "
+                               "the output, or give DST")
+    return sys.stdout.buffer
+
+
 def _single(paths: tuple[Path, ...], suffix: str) -> tuple[Path, Path]:
     """(SRC, DST) of a one-file command; DST defaults to SRC with `suffix` (photo.png ->
-    photo.aec), which like any output is never overwritten without --force."""
+    photo.aec), which like any output is never overwritten without --force, and to standard
+    output when SRC is standard input (`-`)."""
+    if len(paths) == 1 and _stdio(paths[0]):
+        return paths[0], paths[0]
     if len(paths) == 1:
         if paths[0].suffix.lower() == suffix:
             raise click.UsageError(f"{paths[0]} already ends in {suffix}: give DST")
@@ -243,6 +268,7 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
 
     \b
     aecodec compress SRC [DST]          one file (DST: SRC with .aec)
+    aecodec compress - - < in.png > out.aec       - is standard input / output
     aecodec compress A B DIR/ 'x/*.jpg' -o OUT    many files, folders or globs into OUT/
     """
     if tile_size % 64:
@@ -258,7 +284,8 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
     src, dst = _single(paths, ".aec")
 
     def job():
-        check_output(dst, force, (src,))  # before the work, and again when writing
+        inputs = () if _stdio(src) else (src,)
+        out = _output_stream(dst, force, inputs)
         from PIL import Image
 
         from .codec import Codec
@@ -267,15 +294,19 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
         if limits["max_pixels"] is None or limits["max_pixels"] > (pillow_limit or 0):
             Image.MAX_IMAGE_PIXELS = limits["max_pixels"]  # ours decide: Pillow's would refuse first
         try:
-            image = codec.open_image(src)
+            image = codec.open_image(sys.stdin.buffer if _stdio(src) else src)
         finally:
             Image.MAX_IMAGE_PIXELS = pillow_limit
         data = codec.compress(image, **targets)
         quality_used = container.read_header(data)[0].quality
-        write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, (src,))
+        if out is None:
+            write_atomic(dst, lambda tmp: Path(tmp).write_bytes(data), force, inputs)
+        else:
+            out.write(data)
+            out.flush()
         pixels = image.width * image.height
-        click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}, quality {quality_used:g}, "
-                   f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp")
+        click.echo(f"{_shown(src, dst)}: {image.width}x{image.height} {image.mode}, quality {quality_used:g}, "
+                   f"{len(data)} bytes, {8 * len(data) / pixels:.4f} bpp", err=out is not None)
     _run(job)
 
 
@@ -297,6 +328,7 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
 
     \b
     aecodec decompress SRC [DST]                    one file (DST: SRC with .png, or --format)
+    aecodec decompress - - < in.aec > out.png       - is standard input / output (--format)
     aecodec decompress SRC DST --crop X,Y,W,H       one region of it
     aecodec decompress A.aec DIR/ 'x/*.aec' -o OUT   many files into OUT/ (--format png)
     """
@@ -310,16 +342,27 @@ def decompress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | Non
     src, dst = _single(paths, "." + out_format.lower().lstrip("."))
 
     def job():
-        check_output(dst, force, (src,))
-        fmt = _format_for(dst) if dst.suffix else "PNG"
+        inputs = () if _stdio(src) else (src,)
+        out = _output_stream(dst, force, inputs)
+        if out is not None:
+            fmt = _format_for(Path("x." + out_format.lower().lstrip(".")))
+        else:
+            fmt = _format_for(dst) if dst.suffix else "PNG"
         from .codec import Codec
         from .metadata import save
-        image = Codec(**limits).decompress(src, region=crop)
+        image = Codec(**limits).decompress(sys.stdin.buffer if _stdio(src) else src, region=crop)
         notes: list[str] = []
-        write_atomic(dst, lambda tmp: notes.extend(save(image, tmp, fmt)), force, (src,))
+        if out is None:
+            write_atomic(dst, lambda tmp: notes.extend(save(image, tmp, fmt)), force, inputs)
+        else:
+            encoded = io.BytesIO()  # whole before any byte goes out: a failure writes nothing
+            notes = save(image, encoded, fmt)
+            out.write(encoded.getvalue())
+            out.flush()
         for note in notes:
             click.echo(f"aecodec: warning: {note}", err=True)
-        click.echo(f"{src} -> {dst}: {image.width}x{image.height} {image.mode}")
+        click.echo(f"{_shown(src, dst)}: {image.width}x{image.height} {image.mode}",
+                   err=out is not None)
     _run(job)
 
 

@@ -148,7 +148,7 @@ class Codec:
     @torch.no_grad()
     def compress(self, image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
                  size: int | None = None, effort: int = 0, metadata="all") -> bytes:
-        """Encode a PIL image, numpy uint8 array or path into the bytes of a .aec file.
+        """Encode a PIL image, numpy uint8 array, path or binary file into the bytes of a .aec file.
 
         With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is searched
         for instead (file size grows monotonically with quality; aecodec.rate_search): `size`
@@ -275,9 +275,9 @@ class Codec:
 
     # -- decoding ------------------------------------------------------------------------------
     def open_image(self, image) -> Image.Image:
-        """The encoder's input as a PIL image; for a path, the size limits are checked from the
-        file's header before its pixels are decoded."""
-        if isinstance(image, (str, os.PathLike)):
+        """The encoder's input as a PIL image; for a path or a binary file object, the size
+        limits are checked from the file's header before its pixels are decoded."""
+        if isinstance(image, (str, os.PathLike)) or hasattr(image, "read"):
             return load_image(image, max_pixels=self.max_pixels, max_dimension=self.max_dimension)
         return open_image(image)  # a PIL image is the frame the caller chose
 
@@ -350,7 +350,8 @@ class Codec:
 
     @torch.no_grad()
     def decompress(self, data, *, region=None) -> Image.Image:
-        """Decode .aec bytes (or a path to a .aec file) into a PIL image of the original mode.
+        """Decode .aec bytes (or a path to, or binary file of, a .aec file) into a PIL image of
+        the original mode.
 
         `region=(x, y, width, height)` decodes only that rectangle: only the tiles it needs are
         entropy-decoded and only the windows it touches are synthesized, and the result equals

@@ -1,4 +1,6 @@
 """The command line through click's runner: happy paths, one-line errors, safe outputs."""
+import io
+
 import pytest
 
 
@@ -78,3 +80,42 @@ def test_demo_runs_on_bundled_sample(run, tmp_path):
     r = run("demo", "-q", 50, "-o", tmp_path)
     assert r.exit_code == 0, r.output
     assert "PSNR" in r.output and (tmp_path / "q50.aec").exists()
+
+
+def _invoke(args, stdin: bytes = b""):
+    """The command with bytes on standard input; stdout and stderr apart."""
+    from click.testing import CliRunner
+
+    from aecodec.cli import main
+    return CliRunner().invoke(main, [str(a) for a in args], input=stdin, catch_exceptions=False)
+
+
+def test_dash_is_standard_input_and_output(png, tmp_path):
+    r = _invoke(["compress", "-", "-", "-q", 30], png.read_bytes())
+    assert r.exit_code == 0
+    data = r.stdout_bytes
+    assert data.startswith(b"\x8bAEC") and "<stdin> -> <stdout>" in r.stderr
+    aec = tmp_path / "x.aec"
+    assert _invoke(["compress", png, aec, "-q", 30]).exit_code == 0
+    assert aec.read_bytes() == data  # the same file either way
+    r = _invoke(["decompress", "-", "--format", "webp"], data)  # DST left out: stdout too
+    assert r.exit_code == 0 and r.stdout_bytes[8:12] == b"WEBP"
+    r = _invoke(["decompress", "-", tmp_path / "back.png"], data)
+    assert r.exit_code == 0 and (tmp_path / "back.png").exists()
+
+
+def test_dash_errors_are_one_line_and_write_nothing(tmp_path):
+    r = _invoke(["decompress", "-", "-"], b"\0" * 10000)
+    assert r.exit_code == 1 and r.stdout_bytes == b""
+    assert r.stderr.strip() == "aecodec: error: not an .aec file (bad signature)"
+    r = _invoke(["compress", "-", "-"], b"hello")
+    assert r.exit_code == 1 and r.stdout_bytes == b""
+    assert "not an image Pillow can read" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_file_objects_in_the_api(codec, png):
+    with open(png, "rb") as fh:
+        data = codec.compress(fh, 30)
+    assert data == codec.compress(png, 30)
+    with io.BytesIO(data) as fh:
+        assert codec.decompress(fh).size == (256, 192)
