@@ -40,7 +40,7 @@ def register_pillow() -> None:
 
 
 def compress(image, quality: float = DEFAULT_QUALITY, *, effort: int = 0, metadata="all") -> bytes:
-    """Encode an image (PIL image, numpy uint8 array, path or binary file) into .aec bytes; `effort` 1-3
+    """Encode an image (PIL image, uint8 array, path or binary file) into .aec bytes; `effort` 1-3
     trades encode time for smaller files, `metadata` ("all", "color", "none") says what of the
     ICC profile, EXIF and XMP is kept (see Codec.compress)."""
     return _default_codec().compress(image, quality=quality, effort=effort, metadata=metadata)
