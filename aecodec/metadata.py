@@ -31,8 +31,7 @@ _SAVE_KEYWORDS = {
     "WEBP": ("icc_profile", "exif", "xmp"),
     "AVIF": ("icc_profile", "exif", "xmp"),
     "TIFF": ("icc_profile", "exif", None),
-    "JPEG2000": (None, None, None),
-}
+}  # any other format (BMP, GIF, PPM, ...): none
 
 
 def check_policy(policy) -> None:
@@ -41,7 +40,7 @@ def check_policy(policy) -> None:
         if unknown:
             raise InputError(f"unknown metadata keys {sorted(unknown)}; expected some of "
                              f"{sorted(INFO_KEYS.values())}")
-    elif policy not in POLICIES:
+    elif not isinstance(policy, str) or policy not in POLICIES:
         raise InputError(f"metadata must be one of {', '.join(POLICIES)} or a mapping of "
                          f"{', '.join(INFO_KEYS.values())}, got {policy!r}")
 

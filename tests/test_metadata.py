@@ -99,7 +99,7 @@ def test_policies(codec, photo):
     assert color.metadata == {"icc": ICC}
     explicit = container.decode_file(codec.compress(photo, 50, metadata={"exif": _exif(3)}))
     assert explicit.metadata == {"exif": _exif(3)[len(EXIF_PREFIX):]}
-    for bad in ("some", {"gps": b"x"}):
+    for bad in ("some", {"gps": b"x"}, ["icc_profile"], None):
         with pytest.raises(InputError):
             codec.compress(photo, 50, metadata=bad)
     with pytest.raises(InputError, match="must be bytes"):
