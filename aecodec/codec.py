@@ -26,7 +26,7 @@ from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, padded_window, split_planes
-from .metadata import check_policy, collect, to_info
+from .metadata import collect, to_info
 from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
@@ -164,7 +164,6 @@ class Codec:
         They count in `size` and `bpp` like every other byte of the file.
         """
         effort = refine.check_effort(effort)
-        check_policy(metadata)
         prepared = self._prepare(image, keep_pixels=effort > 0, metadata=metadata)
         if size is None and bpp is None:
             return self._encode(prepared, quality, effort)

@@ -1,7 +1,8 @@
 """Reading and writing the .aec container (the byte layout is specified in docs/FORMAT.md).
 
 The container only frames data: a header, the two entropy-coded streams, an optional lossless
-alpha plane and optional metadata (ICC profile, EXIF, XMP) kept as opaque bytes. It never interprets the streams (see aecodec/entropy.py). Parsing is defensive: every
+alpha plane and optional metadata (ICC profile, EXIF, XMP) kept as opaque bytes. It never
+interprets the streams (see aecodec/entropy.py). Parsing is defensive: every
 length is checked against the bytes actually present before slicing, limits are enforced from the
 header before anything large is allocated, and every malformed input ends in an AecError subclass.
 """
@@ -211,10 +212,10 @@ def _pack_metadata(metadata: Mapping[str, bytes]) -> dict[str, bytes]:
     out = {}
     for key in METADATA_CHUNKS:  # a fixed order, so equal input gives equal files
         raw = metadata.get(key)
-        if raw is None or len(raw) == 0:
-            continue
-        if not isinstance(raw, (bytes, bytearray, memoryview)):
+        if raw is not None and not isinstance(raw, (bytes, bytearray, memoryview)):
             raise InputError(f"metadata {key!r} must be bytes, got {type(raw).__name__}")
+        if not raw:
+            continue
         if len(raw) > MAX_METADATA_BYTES:
             raise InputError(f"{key} metadata is {len(raw)} bytes, more than the "
                              f"{MAX_METADATA_BYTES} a file may carry")

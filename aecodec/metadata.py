@@ -69,6 +69,16 @@ def collect(info: Mapping, coded_mode: str, policy) -> dict[str, bytes]:
     return out
 
 
+def replaced(info: Mapping, policy, given: Mapping) -> dict:
+    """The items `policy` keeps of `info` (or a mapping policy's own), with `given` (Pillow
+    names) put in their place: Pillow's convention that save(icc_profile=..., exif=...)
+    overrides the image's own."""
+    check_policy(policy)
+    kept = dict(policy) if isinstance(policy, Mapping) else \
+        {INFO_KEYS[key]: info.get(INFO_KEYS[key]) for key in POLICIES[policy]}
+    return {**kept, **given}
+
+
 def _as_bytes(key: str, value) -> bytes:
     if key == "exif" and hasattr(value, "tobytes"):  # a PIL.Image.Exif
         return value.tobytes()

@@ -13,7 +13,7 @@ from PIL import Image, ImageFile
 
 from . import container
 from .errors import AecError
-from .metadata import INFO_KEYS, to_info
+from .metadata import INFO_KEYS, replaced, to_info
 
 FORMAT = "AEC"
 MIME = "image/x-aec"
@@ -64,12 +64,9 @@ def _save(im: Image.Image, fp, filename) -> None:
     quality = options.get("quality", DEFAULT_QUALITY)
     effort = options.get("effort", 0)
     metadata = options.get("metadata", "all")
-    given = [name for name in INFO_KEYS.values() if name in options]
-    if given:  # Pillow's convention: named items replace the image's own
-        kept = {} if metadata == "none" else {
-            name: im.info.get(name) for name in INFO_KEYS.values()
-            if metadata == "all" or name == "icc_profile"}
-        metadata = {**kept, **{name: options[name] for name in given}}
+    given = {name: options[name] for name in INFO_KEYS.values() if name in options}
+    if given:
+        metadata = replaced(im.info, metadata, given)
     fp.write(_default_codec().compress(im, quality=quality, effort=effort, metadata=metadata))
 
 
