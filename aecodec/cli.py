@@ -391,7 +391,8 @@ def info(src: Path, as_json: bool):
                  "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
                  "coder": container.CODERS.get(h.coder, str(h.coder)), "tiles": len(f.tiles),
                  "tile_size": [h.tile_width, h.tile_height], "chunks": f.chunk_sizes,
-                 "metadata": summary(f.metadata), "bytes": len(data),
+                 "metadata": summary(f.metadata), "postfilter": _postfilter_facts(f.postfilter),
+                 "bytes": len(data),
                  "bpp": round(8 * len(data) / (h.width * h.height), 6)}
         if as_json:
             import json
@@ -400,6 +401,13 @@ def info(src: Path, as_json: bool):
         for key, value in _info_rows(facts):
             click.echo(f"{key + ':':<16}{value}")
     _run(job)
+
+
+def _postfilter_facts(post) -> dict | None:
+    if post is None:
+        return None
+    return {"radius": post.radius, "cross": post.cross, "precision": post.precision,
+            "weights": sum(len(w) for w in post.weights)}
 
 
 def _info_rows(facts: dict) -> list[tuple[str, str]]:
@@ -421,6 +429,12 @@ def _info_rows(facts: dict) -> list[tuple[str, str]]:
                              + (f", orientation {turn}" if turn else "")))
     if "xmp" in meta:
         rows.append(("xmp", f"{meta['xmp']['bytes']} bytes"))
+    post = facts["postfilter"]
+    if post:
+        cross = {0: "no cross-channel terms", 1: "cross-channel differences"}.get(
+            post["cross"], f"cross-channel diamond of radius {post['cross'] - 1}")
+        rows.append(("post-filter", f"diamond of radius {post['radius']}, {cross}, "
+                                    f"{post['weights']} weights"))
     return rows + [("total", f"{facts['bytes']} bytes"), ("bpp", f"{facts['bpp']:.4f}")]
 
 

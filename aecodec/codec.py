@@ -4,7 +4,7 @@ Encoder:  x -> g_a -> y*gain -> h_a -> z -> round -> [z stream]
           z_hat -> exact h_s -> (mean, scale index) -> round(y - mean) -> [y stream]
           (with channel context, slice by slice: aecodec.y_coding)
 Decoder:  [z stream] -> z_hat -> exact h_s -> [y stream] -> y_hat = symbols + mean
-          -> y_hat * inverse gain -> g_s -> crop -> 8-bit pixels
+          -> y_hat * inverse gain -> g_s -> crop -> 8-bit pixels [-> post-filter]
 
 Everything between the streams and the symbols is integer or exact (aecodec.exact), so the
 symbols decode identically everywhere; only g_s, after them, is ordinary float arithmetic.
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, entropy, rate_search, refine, tiling, weights
+from . import container, entropy, postfilter, rate_search, refine, tiling, weights
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
@@ -155,8 +155,10 @@ class Codec:
         gives the largest file that fits, `bpp` the file closest to the target. `quality` is
         then ignored.
 
-        `effort` 1-3 refines this image's latents before coding (aecodec.refine): smaller
-        files at the same quality for an encode tens of times slower. Decoding is unchanged.
+        `effort` 1-3 refines this image's latents before coding (aecodec.refine) and fits a
+        post-filter to what they decode to (aecodec.postfilter; sent only where it pays for
+        its bytes, in a format 1.2 file): smaller files at the same quality for an encode tens
+        of times slower. The decoder is the same; it applies the filter a file carries.
 
         `metadata` says what of a PIL image's (or image file's) metadata the file keeps: "all"
         (ICC profile, EXIF, XMP; the default), "color" (the ICC profile only) or "none"; or a
@@ -235,8 +237,22 @@ class Codec:
             z_parts.append(entropy.encode(z_sym, z_rows(z_sym.shape), lm.z_tables))
             y_parts.append(encode_y(lm, y[0].double().numpy(), mean, log_scale)[0])
         lengths = [(len(z), len(y)) for z, y in zip(z_parts, y_parts)]
-        return container.encode_file(header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk,
-                                     tile_lengths=lengths if tile else None, metadata=p.metadata)
+        parts = (header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk)
+        options = dict(tile_lengths=lengths if tile else None, metadata=p.metadata)
+        data = container.encode_file(*parts, **options)
+        if effort:
+            post = self._choose_postfilter(p, data, level)
+            if post is not None:
+                data = container.encode_file(*parts, **options, post=post)
+        return data
+
+    def _choose_postfilter(self, p: "_Prepared", data: bytes, level: float):
+        """The post-filter for this file (aecodec.postfilter), fitted to what the decoder will
+        synthesize from it, or None when none pays for its bytes."""
+        f = container.decode_file(data, max_pixels=None, max_dimension=None)
+        decoded = self._synthesize(f, self.model, Box(0, 0, p.width, p.height))
+        lam = float(self.model.net.lambdas(torch.tensor([level]))[0])
+        return postfilter.choose(p.rgb, decoded, lam)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
         """The plain encoder's search, then with refinement a few corrections: refining
@@ -366,6 +382,32 @@ class Codec:
         self._check_tiles(f, lm)
         want = parse_region(region, hd.width, hd.height) if region is not None \
             else Box(0, 0, hd.width, hd.height)
+        post = f.postfilter
+        if post is None:
+            rgb = self._synthesize(f, lm, want)
+        else:
+            # the filter reads `margin` pixels around each output: synthesize them too, and
+            # replicate edges only at the image's own borders, as for the whole image
+            m = post.margin
+            ext = Box(max(0, want.x0 - m), max(0, want.y0 - m),
+                      min(hd.width, want.x1 + m), min(hd.height, want.y1 + m))
+            pad = ((m - (want.y0 - ext.y0), m - (ext.y1 - want.y1)),
+                   (m - (want.x0 - ext.x0), m - (ext.x1 - want.x1)), (0, 0))
+            rgb = post.apply(np.pad(self._synthesize(f, lm, ext), pad, mode="edge"))
+        alpha = None
+        if hd.mode in container.ALPHA_MODES:
+            if f.alpha is None:
+                raise FormatError(f"{hd.mode} file has no ALPH chunk")
+            raw = container.unpack_alpha(f.alpha, hd.width, hd.height)
+            alpha = np.frombuffer(raw, dtype=np.uint8).reshape(hd.height, hd.width)
+            alpha = alpha[want.y0:want.y1, want.x0:want.x1]
+        image = merge_planes(hd.mode, rgb, alpha)
+        image.info.update(to_info(f.metadata))
+        return image
+
+    def _synthesize(self, f, lm, want: Box) -> np.ndarray:
+        """The 8-bit RGB pixels of `want` as g_s makes them, window by window."""
+        hd = f.header
         wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, lm.config.latent_blocks)
                 if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
@@ -382,16 +424,7 @@ class Codec:
             x_hat = x_hat[:, part.y0 - outer.y0:part.y1 - outer.y0, part.x0 - outer.x0:part.x1 - outer.x0]
             rgb[part.y0 - want.y0:part.y1 - want.y0, part.x0 - want.x0:part.x1 - want.x0] = \
                 x_hat.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        alpha = None
-        if hd.mode in container.ALPHA_MODES:
-            if f.alpha is None:
-                raise FormatError(f"{hd.mode} file has no ALPH chunk")
-            raw = container.unpack_alpha(f.alpha, hd.width, hd.height)
-            alpha = np.frombuffer(raw, dtype=np.uint8).reshape(hd.height, hd.width)
-            alpha = alpha[want.y0:want.y1, want.x0:want.x1]
-        image = merge_planes(hd.mode, rgb, alpha)
-        image.info.update(to_info(f.metadata))
-        return image
+        return rgb
 
     def _latents(self, f, lm, boxes: list[Box]) -> tuple[torch.Tensor, Box]:
         """y_hat over the bounding box of `boxes` (latent units), decoding only the tiles that

@@ -1,8 +1,9 @@
 """Reading and writing the .aec container (the byte layout is specified in docs/FORMAT.md).
 
 The container only frames data: a header, the two entropy-coded streams, an optional lossless
-alpha plane and optional metadata (ICC profile, EXIF, XMP) kept as opaque bytes. It never
-interprets the streams (see aecodec/entropy.py). Parsing is defensive: every
+alpha plane, an optional post-filter (parsed and checked by aecodec.postfilter) and optional
+metadata (ICC profile, EXIF, XMP) kept as opaque bytes. It never interprets the streams (see
+aecodec/entropy.py). Parsing is defensive: every
 length is checked against the bytes actually present before slicing, limits are enforced from the
 header before anything large is allocated, and every malformed input ends in an AecError subclass.
 """
@@ -14,7 +15,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import tiling
+from . import postfilter, tiling
 from .errors import (
     CorruptChunkError,
     FormatError,
@@ -28,7 +29,7 @@ from .errors import (
 # PNG-style: the high-bit first byte catches 7-bit stripping, CR LF catches newline conversion,
 # ^Z stops `type` on DOS, the final LF catches LF -> CR LF conversion.
 SIGNATURE = b"\x8bAEC\r\n\x1a\n"
-FORMAT_VERSION = (1, 1)  # the newest this module reads and writes; see write_version()
+FORMAT_VERSION = (1, 2)  # the newest this module reads and writes; see write_version()
 MODES = ("L", "RGB", "RGBA", "LA")
 ALPHA_MODES = ("RGBA", "LA")
 CODERS = {1: "constriction range coder, categorical tables v1"}
@@ -48,7 +49,9 @@ _HEAD_FIXED = struct.Struct("<IIBHBHH8sB")
 # those older than these chunks, still decodes the image and merely skips them.
 METADATA_CHUNKS = {"icc": b"iCCP", "exif": b"eXIf", "xmp": b"xMPd"}
 MAX_METADATA_BYTES = 16 * 1024 * 1024  # per item, inflated; far above real profiles and EXIF
-_KNOWN_CHUNKS = (b"HEAD", b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"AEND", *METADATA_CHUNKS.values())
+_KNOWN_CHUNKS = (b"HEAD", b"TIDX", b"PFLT", b"ZSTR", b"YSTR", b"ALPH", b"AEND",
+                 *METADATA_CHUNKS.values())
+POSTFILTER_VERSION = (1, 2)  # the version that added PFLT
 _TILE_ENTRY = struct.Struct("<II")  # one tile's z and y stream lengths
 
 
@@ -75,6 +78,7 @@ class AecFile:
     chunk_sizes: dict[str, int] = field(default_factory=dict)  # payload bytes per chunk type
     tile_lengths: tuple[tuple[int, int], ...] = ()  # (z, y) stream bytes per tile, from TIDX
     metadata: dict[str, bytes] = field(default_factory=dict)  # "icc"/"exif"/"xmp" -> raw bytes
+    postfilter: postfilter.PostFilter | None = None  # from PFLT, applied to the decoded pixels
 
     @property
     def tiles(self) -> list[tiling.Box]:
@@ -169,19 +173,22 @@ def _pack_head(h: Header) -> bytes:
     return fixed + mid
 
 
-def write_version(header: Header) -> tuple[int, int]:
-    """The oldest version that can hold the file: 1.0 unless it is tiled (TIDX came in 1.1),
-    so untiled files stay readable by every 1.x reader."""
+def write_version(header: Header, filtered: bool = False) -> tuple[int, int]:
+    """The oldest version that can hold the file: 1.0 unless it is tiled (TIDX came in 1.1) or
+    post-filtered (PFLT came in 1.2), so other files stay readable by every 1.x reader."""
+    if filtered:
+        return POSTFILTER_VERSION
     return (1, 1) if header.tile_width else (1, 0)
 
 
 def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes | None = None,
-                tile_lengths=None, metadata: Mapping[str, bytes] | None = None) -> bytes:
+                tile_lengths=None, metadata: Mapping[str, bytes] | None = None,
+                post: postfilter.PostFilter | None = None) -> bytes:
     """Serialise a complete .aec file. `alpha` is an ALPH payload from pack_alpha, required
     exactly when the mode has an alpha channel. A tiled header needs `tile_lengths`, the
     (z, y) byte lengths of each tile's streams in raster order, which the streams concatenate.
-    `metadata` maps "icc", "exif", "xmp" to raw bytes (empty ones are left out).
-    Invalid input raises InputError."""
+    `metadata` maps "icc", "exif", "xmp" to raw bytes (empty ones are left out); `post` is the
+    post-filter the decoder applies, if any. Invalid input raises InputError."""
     problem = _header_problem(header)
     if problem:
         raise InputError(problem)
@@ -192,9 +199,15 @@ def encode_file(header: Header, z_stream: bytes, y_stream: bytes, alpha: bytes |
         head = _pack_head(header)
     except (struct.error, TypeError) as e:  # e.g. a float tile size: the caller's mistake
         raise InputError(f"invalid header field: {e}") from None
-    parts = [SIGNATURE, bytes(write_version(header)), _chunk(b"HEAD", head)]
+    parts = [SIGNATURE, bytes(write_version(header, post is not None)), _chunk(b"HEAD", head)]
     if tidx is not None:
         parts.append(_chunk(b"TIDX", tidx))
+    if post is not None:
+        try:
+            post.check()
+        except FormatError as e:
+            raise InputError(f"invalid post-filter: {e}") from None
+        parts.append(_chunk(b"PFLT", post.pack()))
     # before the streams, so a reader that stops early (Pillow's open) still finds them
     parts += [_chunk(METADATA_CHUNKS[key], payload)
               for key, payload in _pack_metadata(metadata or {}).items()]
@@ -383,7 +396,13 @@ def decode_file(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
     lengths = _parse_tile_index(header, found.get(b"TIDX"), len(z), len(y))
     metadata = {key: unpack_metadata(ctype, found[ctype])
                 for key, ctype in METADATA_CHUNKS.items() if ctype in found}
-    return AecFile(header, z, y, alpha, version, sizes, lengths, metadata)
+    post = None
+    if b"PFLT" in found:
+        if version < POSTFILTER_VERSION:
+            raise FormatError(f"PFLT chunk in a version {version[0]}.{version[1]} file "
+                              f"(PFLT came in {POSTFILTER_VERSION[0]}.{POSTFILTER_VERSION[1]})")
+        post = postfilter.unpack(found[b"PFLT"])
+    return AecFile(header, z, y, alpha, version, sizes, lengths, metadata, post)
 
 
 def unpack_metadata(ctype: bytes, payload: bytes) -> bytes:

@@ -1,4 +1,4 @@
-"""python -m bench {run,memory,seams,ratecontrol,blocks,speed,effort,report} — see bench/README.md."""
+"""python -m bench {run,memory,seams,ratecontrol,blocks,speed,effort,postfilter,report} — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -62,15 +62,20 @@ def main(argv=None) -> int:
     ef.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     ef.add_argument("--out", type=Path, default=Path("bench/results/effort"))
 
+    pf = sub.add_parser("postfilter", help="post-filter shapes on effort-0 files: BD-rate each buys")
+    pf.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
+    pf.add_argument("--out", type=Path, default=Path("bench/results/postfilter"))
+    pf.add_argument("--images", type=int, default=None, help="the first N images only")
+
     rep = sub.add_parser("report", help="rebuild results.md and plots from a results.json")
     rep.add_argument("results", type=Path)
 
-    for p in (r, m, sm, rc, bl, sp, ef):
+    for p in (r, m, sm, rc, bl, sp, ef, pf):
         # Default 1: every codec single-threaded, so the speed table compares codecs, not cores.
         p.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
 
-    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks", "speed", "effort"):
+    if a.cmd in ("run", "memory", "seams", "ratecontrol", "blocks", "speed", "effort", "postfilter"):
         # Before torch is imported, so its OpenMP pool starts at this size.
         os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
 
@@ -122,6 +127,13 @@ def main(argv=None) -> int:
         _log(f"wrote {a.out}/effort.json, effort.md: BD-rate vs effort 0 " + ", ".join(
             f"effort {e} {s['bd_rate_vs_effort0']:+.2f} % at {s['encode_time_ratio']:.0f}x"
             for e, s in res["summary"].items() if e))
+    elif a.cmd == "postfilter":
+        from . import postfilter
+
+        res = postfilter.run(a.data, a.out, images=a.images, log=_log)
+        _log(f"wrote {a.out}/postfilter.json, postfilter.md: BD-rate vs plain " + ", ".join(
+            f"{arm} {s['bd_rate_vs_plain']:+.2f} %" for arm, s in res["summary"].items()
+            if arm != "plain"))
     else:
         res = json.loads(a.results.read_text())
         report.write_all(res, a.results.parent)

@@ -9,7 +9,8 @@ from PIL import Image
 
 # (name, mode, crop box in the bundled sample, quality); small so that decoding stays fast,
 # with one image of 3x2 z positions so that the streams carry more than one position.
-# The 130x70 one carries an ICC profile, EXIF and XMP, so the metadata chunks get fuzzed too.
+# The 130x70 one carries an ICC profile, EXIF and XMP, so the metadata chunks get fuzzed too;
+# the 200x136 one is coded at effort 1 and carries a post-filter (PFLT, format 1.2).
 SEEDS = (
     ("rgb-64x48-q50", "RGB", (300, 100, 364, 148), 50.0),
     ("l-72x40-q10", "L", (100, 200, 172, 240), 10.0),
@@ -17,9 +18,11 @@ SEEDS = (
     ("la-40x24-q0", "LA", (10, 10, 50, 34), 0.0),
     ("rgb-130x70-q100", "RGB", (400, 380, 530, 450), 100.0),
     ("rgb-200x130-q50-tiled", "RGB", (200, 200, 400, 330), 50.0),
+    ("rgb-200x136-q90-filtered", "RGB", (200, 200, 400, 336), 90.0),
 )
 TILED = {"rgb-200x130-q50-tiled": 64}  # 4x3 tiles of 64 px: a TIDX chunk and 12 stream pairs
 WITH_METADATA = "rgb-130x70-q100"
+EFFORT = {"rgb-200x136-q90-filtered": 1}
 
 
 def _metadata() -> dict:
@@ -65,5 +68,6 @@ def build(codec=None) -> list[tuple[str, bytes]]:
             c = copy.copy(codec)
             c.tile_size = TILED[name]
         metadata = _metadata() if name == WITH_METADATA else "all"
-        out.append((name, c.compress(img, quality=q, metadata=metadata)))
+        out.append((name, c.compress(img, quality=q, metadata=metadata,
+                                     effort=EFFORT.get(name, 0))))
     return out

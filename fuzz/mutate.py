@@ -183,7 +183,7 @@ _ZLIB_CHUNKS = (b"ALPH", b"iCCP", b"eXIf", b"xMPd")
 def stream(rng, data: bytes, corpus: list[bytes]) -> bytes:
     pre, chunks = split(data)
     _, donor = split(rng.choice(corpus))
-    kinds = (b"TIDX", b"ZSTR", b"YSTR", b"ALPH", b"iCCP", b"eXIf", b"xMPd")
+    kinds = (b"TIDX", b"PFLT", b"ZSTR", b"YSTR", b"ALPH", b"iCCP", b"eXIf", b"xMPd")
     donor_payloads = [p for t, p in donor if t in kinds]
     targets = [i for i, (t, _) in enumerate(chunks) if t in kinds]
     for i in rng.sample(targets, rng.choice((1, 1, 1, 2))):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from aecodec import container
 from conftest import GOLDEN, ROOT, psnr
 
 sys.path.insert(0, str(GOLDEN))
@@ -36,6 +37,7 @@ def test_golden_symbols_exact_and_pixels_close(codec, model, name):
     hashes = symbol_hashes(tiles)
     for field in ("z", "y_mean", "y_rows", "y"):
         assert hashes[field] == expected[field], field
+    assert (container.decode_file(data).postfilter is not None) == expected.get("postfilter", False)
     out = np.asarray(codec.decompress(data), dtype=np.int16)
     ref = np.asarray(Image.open(GOLDEN / model / f"{name}.png"), dtype=np.int16)
     assert out.shape == ref.shape

@@ -53,6 +53,7 @@ def test_corpus_decodes(corpus, fcodec):
         assert assert_acceptable(data, fcodec) == "ok"
     modes = {container.read_header(d)[0].mode for d in corpus}
     assert modes == set(container.MODES)
+    assert any(container.decode_file(d).postfilter is not None for d in corpus)  # PFLT fuzzed
 
 
 def test_every_truncation_of_real_files(corpus, fcodec):

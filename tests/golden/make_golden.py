@@ -16,15 +16,17 @@ import numpy as np
 from PIL import Image
 
 import aecodec
+from aecodec import container
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parent.parent / "aecodec" / "samples" / "kodim23.png"
-CASES = {  # name: (crop box, mode, quality, tile size or None)
+CASES = {  # name: (crop box, mode, quality, tile size or None[, effort])
     "rgb-q30": ((320, 96, 448, 192), "RGB", 30.0, None),
     "rgb-q85-odd": ((100, 300, 211, 377), "RGB", 85.0, None),
     "gray-q60": ((500, 200, 533, 217), "L", 60.0, None),
     "rgba-q0": ((0, 0, 40, 24), "RGBA", 0.0, None),
     "rgb-q50-tiled": ((200, 200, 400, 330), "RGB", 50.0, 64),  # format 1.1, 4x3 tiles
+    "rgb-q90-postfilter": ((200, 200, 400, 336), "RGB", 90.0, None, 1),  # format 1.2, PFLT
 }
 FIELDS = ("z", "y", "y_rows", "y_mean")
 
@@ -43,15 +45,17 @@ def main(model_id: str | None = None) -> None:
     base = Image.open(SAMPLE)
     out = None
     record = {}
-    for name, (box, mode, quality, tile) in CASES.items():
+    for name, (box, mode, quality, tile, *effort) in CASES.items():
         codec = aecodec.Codec(model_id, tile_size=tile)
         out = HERE / codec.model.model_id
         out.mkdir(exist_ok=True)
-        data = codec.compress(base.crop(box).convert(mode), quality=quality)
+        data = codec.compress(base.crop(box).convert(mode), quality=quality, effort=sum(effort))
         (out / f"{name}.aec").write_bytes(data)
         _, lm, tiles = codec.decode_symbols(data)
         codec.decompress(data).save(out / f"{name}.png")
         record[name] = {"model_id": lm.model_id, "tiles": len(tiles), **symbol_hashes(tiles)}
+        if container.decode_file(data).postfilter is not None:
+            record[name]["postfilter"] = True
     (out / "golden.json").write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {len(record)} golden files to {out}")
 

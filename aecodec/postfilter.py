@@ -1,0 +1,306 @@
+"""Adaptive post-filter: a small linear filter on the decoded pixels, fitted per image by the
+encoder and sent in the file (the adaptive loop filter of VVC does the same for a block codec).
+
+The synthesis transform is trained to be good on average over many images. For one image, the
+filter that best maps its decoded pixels to the original (least squares, a Wiener filter)
+removes part of the remaining error: about 0.1 dB on Kodak for 60-100 bytes (docs/FORMAT.md,
+"PFLT"; weights/TRAINING.md has the measurements). Fitting needs the decoded image, i.e. a
+synthesis pass in the encoder, so only the slower efforts (aecodec.refine) fit one.
+
+Shape of the filter. Output channel c is the decoded channel plus a correction, a weighted sum
+of features that are all zero on a flat area:
+  - second differences x_c[p+o] + x_c[p-o] - 2 x_c[p] of channel c over the offsets o of a
+    diamond of radius `radius` (point-symmetric taps: half the weights of a free filter, and
+    on Kodak nearly all of its gain);
+  - for each other channel d (when `cross` > 0): x_d[p] - x_c[p], and x_d's second differences
+    over a diamond of radius `cross` - 1;
+  - a constant (the bias).
+Zero on flat areas, the features keep the rounding of the weights from shifting levels.
+
+Exactness. Weights are integers in units of 2**-precision and the decoder applies them in int32
+after checking on read that no sum can overflow, so every machine, thread count, strip height
+and region decode gives the same pixels. This module imports no torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FormatError
+
+MAX_RADIUS = 6
+MAX_CROSS = 4  # cross-channel terms: 0 none, 1 the centre differences, r + 1 a diamond of radius r
+MAX_PRECISION = 14
+MAX_GOLOMB_ORDER = 20
+_MAX_PREFIX = 30  # Exp-Golomb prefix zeros: bounds a weight's magnitude at about 2**31
+_INT32_LIMIT = 2**31 - 1
+STRIP = 256  # rows per strip: bounds the decoder's and the fitter's memory on a huge image
+
+
+def _diamond_half(radius: int) -> list[tuple[int, int]]:
+    """One offset of each point-symmetric pair (o, -o) in the diamond |dy| + |dx| <= radius."""
+    return [(dy, dx) for dy in range(radius + 1) for dx in range(-radius, radius + 1)
+            if (dy > 0 or dx > 0) and abs(dy) + abs(dx) <= radius]
+
+
+@dataclass(frozen=True)
+class PostFilter:
+    radius: int  # own-channel diamond
+    cross: int  # 0: no cross-channel terms; 1: centre differences; r + 1: plus a diamond of radius r
+    precision: int  # weights are in units of 2**-precision
+    weights: tuple[tuple[int, ...], ...]  # per output channel: features in layout() order, bias last
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context the filter reads on each side of an output pixel."""
+        return max(self.radius, self.cross - 1, 0)
+
+    def layout(self, c: int) -> list[tuple[int, str, tuple[int, int]]]:
+        """Features of output channel c as (source channel, kind, offset), kind "second"
+        (second difference) or "diff" (x_d - x_c at p); the bias follows them."""
+        out = [(c, "second", o) for o in _diamond_half(self.radius)]
+        if self.cross:
+            for d in range(3):
+                if d != c:
+                    out.append((d, "diff", (0, 0)))
+                    out += [(d, "second", o) for o in _diamond_half(self.cross - 1)]
+        return out
+
+    def kernel(self) -> tuple[np.ndarray, np.ndarray]:
+        """The filter as integer taps (out channel, in channel, dy, dx), centred at margin, and
+        biases: correction_c = sum(taps_c * x) + bias_c, in units of 2**-precision."""
+        m = self.margin
+        taps = np.zeros((3, 3, 2 * m + 1, 2 * m + 1), dtype=np.int64)
+        bias = np.zeros(3, dtype=np.int64)
+        for c in range(3):
+            *ws, b = self.weights[c]
+            for (d, kind, (dy, dx)), w in zip(self.layout(c), ws):
+                if kind == "diff":
+                    taps[c, d, m, m] += w
+                    taps[c, c, m, m] -= w
+                else:
+                    taps[c, d, m + dy, m + dx] += w
+                    taps[c, d, m - dy, m - dx] += w
+                    taps[c, d, m, m] -= 2 * w
+            bias[c] = b
+        return taps, bias
+
+    def check_shape(self) -> None:
+        """FormatError unless radius, cross and precision are in range."""
+        if not (1 <= self.radius <= MAX_RADIUS and 0 <= self.cross <= MAX_CROSS
+                and 1 <= self.precision <= MAX_PRECISION):
+            raise FormatError(f"PFLT shape out of range (radius {self.radius}, cross {self.cross}, "
+                              f"precision {self.precision})")
+
+    def check(self) -> None:
+        """FormatError unless the fields are in range and int32 arithmetic cannot overflow."""
+        self.check_shape()
+        if len(self.weights) != 3 or any(len(w) != len(self.layout(c)) + 1
+                                         for c, w in enumerate(self.weights)):
+            raise FormatError("PFLT holds the wrong number of weights for its shape")
+        taps, bias = self.kernel()
+        worst = 255 * np.abs(taps).sum(axis=(1, 2, 3)) + np.abs(bias) + 2 ** (self.precision - 1)
+        if int(worst.max()) > _INT32_LIMIT:
+            raise FormatError("PFLT weights are too large for exact 32-bit arithmetic")
+
+    # -- applying ------------------------------------------------------------------------------
+    def apply(self, padded: np.ndarray) -> np.ndarray:
+        """Filter uint8 pixels (h + 2 margin, w + 2 margin, 3) into (h, w, 3): each output is
+        the decoded value plus the rounded correction, clipped to 0..255. Strip by strip, in
+        int32; exact, so any split into strips or regions gives the same pixels."""
+        m = self.margin
+        h, w = padded.shape[0] - 2 * m, padded.shape[1] - 2 * m
+        taps, bias = self.kernel()
+        planes = np.ascontiguousarray(padded.transpose(2, 0, 1)).astype(np.int32)
+        out = np.empty((h, w, 3), dtype=np.uint8)
+        half = 1 << (self.precision - 1)
+        for y0 in range(0, h, STRIP):
+            rows = min(STRIP, h - y0)
+            for c in range(3):
+                acc = np.full((rows, w), int(bias[c]) + half, dtype=np.int32)
+                for d, dy, dx in zip(*np.nonzero(taps[c])):
+                    acc += int(taps[c, d, dy, dx]) * planes[d, y0 + dy:y0 + dy + rows, dx:dx + w]
+                acc >>= self.precision  # arithmetic shift: floor, so + half rounds
+                acc += planes[c, y0 + m:y0 + m + rows, m:m + w]
+                out[y0:y0 + rows, :, c] = np.clip(acc, 0, 255)
+        return out
+
+    # -- bytes -----------------------------------------------------------------------------------
+    def pack(self) -> bytes:
+        """PFLT payload: radius, cross, precision and Exp-Golomb order (a byte each), then the
+        weights as signed Exp-Golomb codes, most significant bit first, zero-padded to a byte.
+        The order is the one that makes the payload shortest."""
+        values = [v for w in self.weights for v in w]
+        order = min(range(MAX_GOLOMB_ORDER + 1), key=lambda k: sum(_golomb_bits(v, k) for v in values))
+        bits = _BitWriter()
+        for v in values:
+            bits.signed_golomb(v, order)
+        return bytes((self.radius, self.cross, self.precision, order)) + bits.getvalue()
+
+
+def unpack(payload: bytes) -> PostFilter:
+    """The filter in a PFLT payload; FormatError for anything malformed."""
+    if len(payload) < 4:
+        raise FormatError(f"PFLT chunk too short ({len(payload)} bytes)")
+    radius, cross, precision, order = payload[:4]
+    if order > MAX_GOLOMB_ORDER:
+        raise FormatError(f"PFLT Exp-Golomb order {order} is above {MAX_GOLOMB_ORDER}")
+    shape = PostFilter(radius, cross, precision, ((),) * 3)
+    shape.check_shape()
+    reader = _BitReader(bytes(payload[4:]))
+    weights = tuple(tuple(reader.signed_golomb(order) for _ in range(len(shape.layout(c)) + 1))
+                    for c in range(3))
+    reader.finish()
+    pf = PostFilter(radius, cross, precision, weights)
+    pf.check()
+    return pf
+
+
+# --------------------------------------------------------------------------- Exp-Golomb codes
+
+
+def _golomb_bits(v: int, k: int) -> int:
+    u = 2 * v - 1 if v > 0 else -2 * v  # zigzag: 0, 1, -1, 2, -2 ... -> 0, 1, 2, 3, 4 ...
+    return 2 * ((u >> k) + 1).bit_length() - 1 + k
+
+
+class _BitWriter:
+    def __init__(self):
+        self.bits: list[int] = []
+
+    def write(self, value: int, count: int) -> None:
+        self.bits += [(value >> i) & 1 for i in range(count - 1, -1, -1)]
+
+    def signed_golomb(self, v: int, k: int) -> None:
+        u = 2 * v - 1 if v > 0 else -2 * v
+        q = (u >> k) + 1
+        n = q.bit_length()
+        self.write(0, n - 1)
+        self.write(q, n)
+        self.write(u & ((1 << k) - 1), k)
+
+    def getvalue(self) -> bytes:
+        bits = self.bits + [0] * (-len(self.bits) % 8)
+        return bytes(int("".join(map(str, bits[i:i + 8])), 2) for i in range(0, len(bits), 8))
+
+
+class _BitReader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def bit(self) -> int:
+        if self.pos >= 8 * len(self.data):
+            raise FormatError("PFLT chunk ends inside its weights")
+        b = (self.data[self.pos >> 3] >> (7 - (self.pos & 7))) & 1
+        self.pos += 1
+        return b
+
+    def read(self, count: int) -> int:
+        v = 0
+        for _ in range(count):
+            v = (v << 1) | self.bit()
+        return v
+
+    def signed_golomb(self, k: int) -> int:
+        zeros = 0
+        while not self.bit():
+            zeros += 1
+            if zeros > _MAX_PREFIX:
+                raise FormatError("PFLT holds an Exp-Golomb code that is too long")
+        q = (1 << zeros) | self.read(zeros)
+        u = ((q - 1) << k) | self.read(k)
+        return (u + 1) // 2 if u & 1 else -(u // 2)
+
+    def finish(self) -> None:
+        """The padding after the last code must be under a byte and all zero."""
+        rest = 8 * len(self.data) - self.pos
+        if rest >= 8 or self.read(rest):
+            raise FormatError("PFLT chunk has data after its weights")
+
+
+# --------------------------------------------------------------------------- fitting (encoder)
+
+# (radius, cross) shapes the encoder tries; it keeps the one with the lowest rate-distortion
+# cost, or none. Measured on Kodak with `python -m bench postfilter` (bench/README.md).
+SHAPES = ((3, 2), (4, 3))
+PRECISION = 9
+CHUNK_OVERHEAD = 12  # bytes around a chunk's payload: type, length, CRC
+
+
+def _feature_rows(window: np.ndarray, pf: PostFilter, c: int) -> np.ndarray:
+    """The features of output channel c, one row per pixel, bias last, from `window`: float
+    planes (3, rows + 2 margin, w + 2 margin) of decoded pixels around a strip of rows."""
+    m = pf.margin
+    rows, w = window.shape[1] - 2 * m, window.shape[2] - 2 * m
+
+    def at(d, dy, dx):
+        return window[d, m + dy:m + dy + rows, m + dx:m + dx + w]
+
+    cols = []
+    for d, kind, (dy, dx) in pf.layout(c):
+        if kind == "diff":
+            cols.append(at(d, 0, 0) - at(c, 0, 0))
+        else:
+            cols.append(at(d, dy, dx) + at(d, -dy, -dx) - 2 * at(d, 0, 0))
+    cols.append(np.ones((rows, w)))
+    return np.stack(cols, axis=-1).reshape(rows * w, len(cols))
+
+
+def padded(decoded: np.ndarray, margin: int) -> np.ndarray:
+    """The whole image with `margin` edge-replicated pixels around it, as the decoder pads."""
+    return np.pad(decoded, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+
+
+def fit(original: np.ndarray, decoded: np.ndarray, radius: int, cross: int,
+        precision: int = PRECISION) -> PostFilter:
+    """The least-squares filter of this shape from decoded to original (uint8 (h, w, 3) each),
+    its weights rounded to units of 2**-precision. Strip by strip: memory stays a few strips'
+    features, whatever the image size."""
+    shape = PostFilter(radius, cross, precision, ((),) * 3)
+    m = shape.margin
+    planes = padded(decoded, m).transpose(2, 0, 1)
+    n = [len(shape.layout(c)) + 1 for c in range(3)]
+    gram = [np.zeros((k, k)) for k in n]
+    moment = [np.zeros(k) for k in n]
+    for y0 in range(0, decoded.shape[0], STRIP):
+        rows = min(STRIP, decoded.shape[0] - y0)
+        window = planes[:, y0:y0 + rows + 2 * m].astype(np.float64)
+        err = original[y0:y0 + rows].astype(np.float64) - decoded[y0:y0 + rows]
+        for c in range(3):
+            a = _feature_rows(window, shape, c)
+            gram[c] += a.T @ a
+            moment[c] += a.T @ err[:, :, c].reshape(-1)
+    weights = []
+    for c in range(3):
+        # a touch of ridge: features can be collinear (a gray image's channels are equal)
+        ridge = 1e-6 * np.trace(gram[c]) / n[c] + 1e-9
+        solution = np.linalg.solve(gram[c] + ridge * np.eye(n[c]), moment[c])
+        weights.append(tuple(int(v) for v in np.rint(solution * 2**precision)))
+    return PostFilter(radius, cross, precision, tuple(weights))
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    total = 0.0
+    for y0 in range(0, a.shape[0], STRIP):
+        diff = a[y0:y0 + STRIP].astype(np.float64) - b[y0:y0 + STRIP]
+        total += float(np.sum(diff * diff))
+    return total / a.size
+
+
+def choose(original: np.ndarray, decoded: np.ndarray, lam: float) -> PostFilter | None:
+    """The filter that lowers the rate-distortion cost lam * MSE + bits per pixel (the cost
+    the model was trained for, MSE on 0..255) the most, or None when none lowers it."""
+    pixels = original.shape[0] * original.shape[1]
+    best, best_cost = None, lam * _mse(decoded, original)
+    for radius, cross in SHAPES:
+        pf = fit(original, decoded, radius, cross)
+        try:
+            pf.check()
+        except FormatError:  # absurd weights: not worth sending
+            continue
+        cost = lam * _mse(pf.apply(padded(decoded, pf.margin)), original) \
+            + 8 * (len(pf.pack()) + CHUNK_OVERHEAD) / pixels
+        if cost < best_cost:
+            best, best_cost = pf, cost
+    return best
