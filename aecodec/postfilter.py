@@ -35,7 +35,13 @@ MAX_PRECISION = 14
 MAX_GOLOMB_ORDER = 20
 _MAX_PREFIX = 30  # Exp-Golomb prefix zeros: bounds a weight's magnitude at about 2**31
 _INT32_LIMIT = 2**31 - 1
-STRIP = 256  # rows per strip: bounds the decoder's and the fitter's memory on a huge image
+STRIP_PIXELS = 1 << 16  # pixels per strip of rows: bounds memory on a huge image, fits in cache
+
+
+def _strips(height: int, width: int):
+    """(first row, rows) of the strips an image is processed in."""
+    step = max(1, STRIP_PIXELS // width)
+    return [(y0, min(step, height - y0)) for y0 in range(0, height, step)]
 
 
 def _diamond_half(radius: int) -> list[tuple[int, int]]:
@@ -112,17 +118,20 @@ class PostFilter:
         m = self.margin
         h, w = padded.shape[0] - 2 * m, padded.shape[1] - 2 * m
         taps, bias = self.kernel()
-        planes = np.ascontiguousarray(padded.transpose(2, 0, 1)).astype(np.int32)
         out = np.empty((h, w, 3), dtype=np.uint8)
         half = 1 << (self.precision - 1)
-        for y0 in range(0, h, STRIP):
-            rows = min(STRIP, h - y0)
+        for y0, rows in _strips(h, w):
+            # int32 planes of this strip and its margin only: memory stays a few strips
+            planes = padded[y0:y0 + rows + 2 * m].transpose(2, 0, 1).astype(np.int32)
+            product = np.empty((rows, w), dtype=np.int32)
             for c in range(3):
                 acc = np.full((rows, w), int(bias[c]) + half, dtype=np.int32)
                 for d, dy, dx in zip(*np.nonzero(taps[c])):
-                    acc += int(taps[c, d, dy, dx]) * planes[d, y0 + dy:y0 + dy + rows, dx:dx + w]
+                    np.multiply(planes[d, dy:dy + rows, dx:dx + w], int(taps[c, d, dy, dx]),
+                                out=product)
+                    acc += product
                 acc >>= self.precision  # arithmetic shift: floor, so + half rounds
-                acc += planes[c, y0 + m:y0 + m + rows, m:m + w]
+                acc += planes[c, m:m + rows, m:m + w]
                 out[y0:y0 + rows, :, c] = np.clip(acc, 0, 255)
         return out
 
@@ -263,8 +272,7 @@ def fit(original: np.ndarray, decoded: np.ndarray, radius: int, cross: int,
     n = [len(shape.layout(c)) + 1 for c in range(3)]
     gram = [np.zeros((k, k)) for k in n]
     moment = [np.zeros(k) for k in n]
-    for y0 in range(0, decoded.shape[0], STRIP):
-        rows = min(STRIP, decoded.shape[0] - y0)
+    for y0, rows in _strips(*decoded.shape[:2]):
         window = planes[:, y0:y0 + rows + 2 * m].astype(np.float64)
         err = original[y0:y0 + rows].astype(np.float64) - decoded[y0:y0 + rows]
         for c in range(3):
@@ -282,8 +290,8 @@ def fit(original: np.ndarray, decoded: np.ndarray, radius: int, cross: int,
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
     total = 0.0
-    for y0 in range(0, a.shape[0], STRIP):
-        diff = a[y0:y0 + STRIP].astype(np.float64) - b[y0:y0 + STRIP]
+    for y0, rows in _strips(*a.shape[:2]):
+        diff = a[y0:y0 + rows].astype(np.float64) - b[y0:y0 + rows]
         total += float(np.sum(diff * diff))
     return total / a.size
 

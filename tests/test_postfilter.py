@@ -128,7 +128,7 @@ def test_strips_do_not_change_the_result(monkeypatch):
     pf = _filter(4, 3, seed=5, scale=200)
     img = _random_image(h=70, w=31, seed=2)
     whole = pf.apply(postfilter.padded(img, pf.margin))
-    monkeypatch.setattr(postfilter, "STRIP", 7)
+    monkeypatch.setattr(postfilter, "STRIP_PIXELS", 7 * 31 + 5)  # strips of 7 rows
     assert np.array_equal(pf.apply(postfilter.padded(img, pf.margin)), whole)
 
 
