@@ -128,8 +128,8 @@ def target_options(fn):
     --effort: how hard the encoder works at it."""
     fn = click.option("--effort", type=click.IntRange(0, 3), default=0, show_default=True,
                       help="Encoder effort: 1-3 refine each image's latents before coding "
-                           "and fit a post-filter to the result (6-10 % fewer bits at the "
-                           "same quality on Kodak for an encode about 13x, 36x or 67x "
+                           "and fit a post-filter to the result (7-10 % fewer bits at the "
+                           "same quality on Kodak for an encode about 13x, 31x or 58x "
                            "slower); the same decoder reads the file.")(fn)
     fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
                       help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "
