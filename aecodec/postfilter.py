@@ -3,9 +3,10 @@ encoder and sent in the file (the adaptive loop filter of VVC does the same for 
 
 The synthesis transform is trained to be good on average over many images. For one image, the
 filter that best maps its decoded pixels to the original (least squares, a Wiener filter)
-removes part of the remaining error: about 0.1 dB on Kodak for 60-100 bytes (docs/FORMAT.md,
-"PFLT"; weights/TRAINING.md has the measurements). Fitting needs the decoded image, i.e. a
-synthesis pass in the encoder, so only the slower efforts (aecodec.refine) fit one.
+removes part of the remaining error: 0.11-0.16 dB on Kodak for about 100 bytes (the byte
+layout is "PFLT" in docs/FORMAT.md; `python -m bench postfilter` measures it, and bench/README.md
+has the design measurements). Fitting needs the decoded image, i.e. a synthesis pass in the
+encoder, so only the slower efforts (aecodec.refine) fit one.
 
 Shape of the filter. Output channel c is the decoded channel plus a correction, a weighted sum
 of features that are all zero on a flat area:
@@ -105,6 +106,9 @@ class PostFilter:
         if len(self.weights) != 3 or any(len(w) != len(self.layout(c)) + 1
                                          for c, w in enumerate(self.weights)):
             raise FormatError("PFLT holds the wrong number of weights for its shape")
+        # each weight first, so that the sums below cannot overflow int64 either
+        if any(abs(v) > _INT32_LIMIT for w in self.weights for v in w):
+            raise FormatError("PFLT weights are too large for exact 32-bit arithmetic")
         taps, bias = self.kernel()
         worst = 255 * np.abs(taps).sum(axis=(1, 2, 3)) + np.abs(bias) + 2 ** (self.precision - 1)
         if int(worst.max()) > _INT32_LIMIT:

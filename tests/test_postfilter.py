@@ -102,6 +102,12 @@ def test_weights_that_could_overflow_int32_are_refused():
         postfilter.unpack(huge.pack())
     with pytest.raises(InputError, match="post-filter"):
         container.encode_file(_header(), b"z", b"y", post=huge)
+    # codes near the largest the syntax allows (order 20, 30 prefix zeros: about 2**50) are refused
+    # before any sum is formed, so no int64 overflow can wrap a bound check around
+    giant = PostFilter(6, 4, 14, tuple((2**49 + c,) * len(PostFilter(6, 4, 14, ((),) * 3).layout(c))
+                                       + (2**49,) for c in range(3)))
+    with pytest.raises(FormatError, match="32-bit"):
+        postfilter.unpack(giant.pack())
 
 
 # -- arithmetic -----------------------------------------------------------------------------------
