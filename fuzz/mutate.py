@@ -8,8 +8,10 @@ Kinds (`KINDS` holds the relative shares of all but truncate):
   report the damaged chunk) ...
 - ... and the same with "+crc": every CRC recomputed afterwards, so the damage reaches the
   header validation, the stream bounds and the range decoder.
-- stream: ZSTR / YSTR / ALPH payloads replaced, cut, extended, garbled or swapped, with
-  consistent lengths and CRCs (the entropy decoder and the alpha inflater proper).
+- stream: ZSTR / YSTR / ALPH / TIDX / PFLT and metadata payloads replaced, cut, extended,
+  garbled or swapped, with consistent lengths and CRCs (the entropy decoder and the alpha
+  inflater proper); a PFLT may also be replaced by a well-formed filter of random shape and
+  weights up to the format's limits and beyond (the bound checks and the filter itself).
 - header: HEAD rebuilt field by field with extremes (0 and 2**32-1 sizes, unknown modes,
   coders, versions, model ids and hashes, tile fields, length mismatches), valid CRC.
 - chunks: chunks dropped, repeated, reordered, spliced between files, unknown critical and
@@ -23,7 +25,7 @@ import string
 import struct
 import zlib
 
-from aecodec import container
+from aecodec import container, postfilter
 
 SIG = container.SIGNATURE
 PRE = len(SIG) + 2
@@ -192,8 +194,23 @@ def stream(rng, data: bytes, corpus: list[bytes]) -> bytes:
             n = rng.choice((0, 1, 5, 1000, 1 << 20, (1 << 24) + 1))
             chunks[i] = (t, zlib.compress(bytes(n)) if rng.random() < 0.5 else zlib.compress(p))
             continue
+        if t == b"PFLT" and rng.random() < 0.5:
+            chunks[i] = (t, _random_filter(rng))
+            continue
         chunks[i] = (t, _garble(rng, p, rng.choice(donor_payloads)))
     return join(pre, chunks)
+
+
+def _random_filter(rng) -> bytes:
+    """A well-formed PFLT payload: any shape the format allows, weights from zero to past the
+    int32 bound (the reader must refuse those, and apply the rest without overflow)."""
+    shape = postfilter.PostFilter(rng.randint(1, postfilter.MAX_RADIUS),
+                                  rng.randint(0, postfilter.MAX_CROSS),
+                                  rng.randint(1, postfilter.MAX_PRECISION), ((),) * 3)
+    scale = rng.choice((0, 1, 100, 10_000, 1 << 20, 1 << 40))
+    weights = tuple(tuple(rng.randint(-scale, scale) for _ in range(len(shape.layout(c)) + 1))
+                    for c in range(3))
+    return postfilter.PostFilter(shape.radius, shape.cross, shape.precision, weights).pack()
 
 
 def _model_id(rng, real: bytes) -> bytes:
