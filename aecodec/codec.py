@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import container, entropy, postfilter, rate_search, refine, tiling, weights
+from . import container, entropy, rate_search, refine, tiling, weights, wiener
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
@@ -247,12 +247,12 @@ class Codec:
         return data
 
     def _choose_postfilter(self, p: "_Prepared", data: bytes, level: float):
-        """The post-filter for this file (aecodec.postfilter), fitted to what the decoder will
-        synthesize from it, or None when none pays for its bytes."""
+        """The post-filter for this file (aecodec.postfilter, fitted by aecodec.wiener) to
+        what the decoder will synthesize from it, or None when none pays for its bytes."""
         f = container.decode_file(data, max_pixels=None, max_dimension=None)
         decoded = self._synthesize(f, self.model, Box(0, 0, p.width, p.height))
         lam = float(self.model.net.lambdas(torch.tensor([level]))[0])
-        return postfilter.choose(p.rgb, decoded, lam)
+        return wiener.choose(p.rgb, decoded, lam)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
         """The plain encoder's search, then with refinement a few corrections: refining
@@ -393,7 +393,7 @@ class Codec:
                       min(hd.width, want.x1 + m), min(hd.height, want.y1 + m))
             pad = ((m - (want.y0 - ext.y0), m - (ext.y1 - want.y1)),
                    (m - (want.x0 - ext.x0), m - (ext.x1 - want.x1)), (0, 0))
-            rgb = post.apply(np.pad(self._synthesize(f, lm, ext), pad, mode="edge"))
+            rgb = wiener.apply(post, np.pad(self._synthesize(f, lm, ext), pad, mode="edge"))
         alpha = None
         if hd.mode in container.ALPHA_MODES:
             if f.alpha is None:

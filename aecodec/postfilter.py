@@ -20,13 +20,14 @@ Zero on flat areas, the features keep the rounding of the weights from shifting 
 
 Exactness. Weights are integers in units of 2**-precision and the decoder applies them in int32
 after checking on read that no sum can overflow, so every machine, thread count, strip height
-and region decode gives the same pixels. This module imports no torch.
+and region decode gives the same pixels.
+
+This module is the format (what a filter is, its bytes and its checks) and imports only the
+standard library, as the container that parses it; aecodec.wiener fits and applies filters.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 
 from .errors import FormatError
 
@@ -36,13 +37,6 @@ MAX_PRECISION = 14
 MAX_GOLOMB_ORDER = 20
 _MAX_PREFIX = 30  # Exp-Golomb prefix zeros: bounds a weight's magnitude at about 2**31
 _INT32_LIMIT = 2**31 - 1
-STRIP_PIXELS = 1 << 16  # pixels per strip of rows: bounds memory on a huge image, fits in cache
-
-
-def _strips(height: int, width: int):
-    """(first row, rows) of the strips an image is processed in."""
-    step = max(1, STRIP_PIXELS // width)
-    return [(y0, min(step, height - y0)) for y0 in range(0, height, step)]
 
 
 def _diamond_half(radius: int) -> list[tuple[int, int]]:
@@ -74,24 +68,25 @@ class PostFilter:
                     out += [(d, "second", o) for o in _diamond_half(self.cross - 1)]
         return out
 
-    def kernel(self) -> tuple[np.ndarray, np.ndarray]:
-        """The filter as integer taps (out channel, in channel, dy, dx), centred at margin, and
-        biases: correction_c = sum(taps_c * x) + bias_c, in units of 2**-precision."""
-        m = self.margin
-        taps = np.zeros((3, 3, 2 * m + 1, 2 * m + 1), dtype=np.int64)
-        bias = np.zeros(3, dtype=np.int64)
+    def taps(self) -> tuple[dict, list[int]]:
+        """The filter as integer taps on the pixels, {(out channel, in channel, dy, dx): tap}
+        with offsets from the output pixel, and the biases: correction_c =
+        sum(tap * x_in[p + (dy, dx)]) + bias_c, in units of 2**-precision."""
+        taps: dict[tuple[int, int, int, int], int] = {}
+
+        def add(key, value):
+            taps[key] = taps.get(key, 0) + value
+
         for c in range(3):
-            *ws, b = self.weights[c]
-            for (d, kind, (dy, dx)), w in zip(self.layout(c), ws):
+            for (d, kind, (dy, dx)), w in zip(self.layout(c), self.weights[c]):
                 if kind == "diff":
-                    taps[c, d, m, m] += w
-                    taps[c, c, m, m] -= w
+                    add((c, d, 0, 0), w)
+                    add((c, c, 0, 0), -w)
                 else:
-                    taps[c, d, m + dy, m + dx] += w
-                    taps[c, d, m - dy, m - dx] += w
-                    taps[c, d, m, m] -= 2 * w
-            bias[c] = b
-        return taps, bias
+                    add((c, d, dy, dx), w)
+                    add((c, d, -dy, -dx), w)
+                    add((c, d, 0, 0), -2 * w)
+        return taps, [w[-1] for w in self.weights]
 
     def check_shape(self) -> None:
         """FormatError unless radius, cross and precision are in range."""
@@ -106,38 +101,14 @@ class PostFilter:
         if len(self.weights) != 3 or any(len(w) != len(self.layout(c)) + 1
                                          for c, w in enumerate(self.weights)):
             raise FormatError("PFLT holds the wrong number of weights for its shape")
-        # each weight first, so that the sums below cannot overflow int64 either
+        # each weight first: a bound on the weights keeps the sums below small
         if any(abs(v) > _INT32_LIMIT for w in self.weights for v in w):
             raise FormatError("PFLT weights are too large for exact 32-bit arithmetic")
-        taps, bias = self.kernel()
-        worst = 255 * np.abs(taps).sum(axis=(1, 2, 3)) + np.abs(bias) + 2 ** (self.precision - 1)
-        if int(worst.max()) > _INT32_LIMIT:
+        taps, bias = self.taps()
+        worst = [255 * sum(abs(t) for (c, *_), t in taps.items() if c == out)
+                 + abs(bias[out]) + 2 ** (self.precision - 1) for out in range(3)]
+        if max(worst) > _INT32_LIMIT:
             raise FormatError("PFLT weights are too large for exact 32-bit arithmetic")
-
-    # -- applying ------------------------------------------------------------------------------
-    def apply(self, padded: np.ndarray) -> np.ndarray:
-        """Filter uint8 pixels (h + 2 margin, w + 2 margin, 3) into (h, w, 3): each output is
-        the decoded value plus the rounded correction, clipped to 0..255. Strip by strip, in
-        int32; exact, so any split into strips or regions gives the same pixels."""
-        m = self.margin
-        h, w = padded.shape[0] - 2 * m, padded.shape[1] - 2 * m
-        taps, bias = self.kernel()
-        out = np.empty((h, w, 3), dtype=np.uint8)
-        half = 1 << (self.precision - 1)
-        for y0, rows in _strips(h, w):
-            # int32 planes of this strip and its margin only: memory stays a few strips
-            planes = padded[y0:y0 + rows + 2 * m].transpose(2, 0, 1).astype(np.int32)
-            product = np.empty((rows, w), dtype=np.int32)
-            for c in range(3):
-                acc = np.full((rows, w), int(bias[c]) + half, dtype=np.int32)
-                for d, dy, dx in zip(*np.nonzero(taps[c])):
-                    np.multiply(planes[d, dy:dy + rows, dx:dx + w], int(taps[c, d, dy, dx]),
-                                out=product)
-                    acc += product
-                acc >>= self.precision  # arithmetic shift: floor, so + half rounds
-                acc += planes[c, m:m + rows, m:m + w]
-                out[y0:y0 + rows, :, c] = np.clip(acc, 0, 255)
-        return out
 
     # -- bytes -----------------------------------------------------------------------------------
     def pack(self) -> bytes:
@@ -230,89 +201,3 @@ class _BitReader:
         rest = 8 * len(self.data) - self.pos
         if rest >= 8 or self.read(rest):
             raise FormatError("PFLT chunk has data after its weights")
-
-
-# --------------------------------------------------------------------------- fitting (encoder)
-
-# (radius, cross) shapes the encoder tries; it keeps the one with the lowest rate-distortion
-# cost, or none. Measured on Kodak with `python -m bench postfilter` (bench/README.md).
-SHAPES = ((3, 2), (4, 3))
-PRECISION = 9
-CHUNK_OVERHEAD = 12  # bytes around a chunk's payload: type, length, CRC
-
-
-def _feature_rows(window: np.ndarray, pf: PostFilter, c: int) -> np.ndarray:
-    """The features of output channel c, one row per pixel, bias last, from `window`: float
-    planes (3, rows + 2 margin, w + 2 margin) of decoded pixels around a strip of rows."""
-    m = pf.margin
-    rows, w = window.shape[1] - 2 * m, window.shape[2] - 2 * m
-
-    def at(d, dy, dx):
-        return window[d, m + dy:m + dy + rows, m + dx:m + dx + w]
-
-    cols = []
-    for d, kind, (dy, dx) in pf.layout(c):
-        if kind == "diff":
-            cols.append(at(d, 0, 0) - at(c, 0, 0))
-        else:
-            cols.append(at(d, dy, dx) + at(d, -dy, -dx) - 2 * at(d, 0, 0))
-    cols.append(np.ones((rows, w)))
-    return np.stack(cols, axis=-1).reshape(rows * w, len(cols))
-
-
-def padded(decoded: np.ndarray, margin: int) -> np.ndarray:
-    """The whole image with `margin` edge-replicated pixels around it, as the decoder pads."""
-    return np.pad(decoded, ((margin, margin), (margin, margin), (0, 0)), mode="edge")
-
-
-def fit(original: np.ndarray, decoded: np.ndarray, radius: int, cross: int,
-        precision: int = PRECISION) -> PostFilter:
-    """The least-squares filter of this shape from decoded to original (uint8 (h, w, 3) each),
-    its weights rounded to units of 2**-precision. Strip by strip: memory stays a few strips'
-    features, whatever the image size."""
-    shape = PostFilter(radius, cross, precision, ((),) * 3)
-    m = shape.margin
-    planes = padded(decoded, m).transpose(2, 0, 1)
-    n = [len(shape.layout(c)) + 1 for c in range(3)]
-    gram = [np.zeros((k, k)) for k in n]
-    moment = [np.zeros(k) for k in n]
-    for y0, rows in _strips(*decoded.shape[:2]):
-        window = planes[:, y0:y0 + rows + 2 * m].astype(np.float64)
-        err = original[y0:y0 + rows].astype(np.float64) - decoded[y0:y0 + rows]
-        for c in range(3):
-            a = _feature_rows(window, shape, c)
-            gram[c] += a.T @ a
-            moment[c] += a.T @ err[:, :, c].reshape(-1)
-    weights = []
-    for c in range(3):
-        # a touch of ridge: features can be collinear (a gray image's channels are equal)
-        ridge = 1e-6 * np.trace(gram[c]) / n[c] + 1e-9
-        solution = np.linalg.solve(gram[c] + ridge * np.eye(n[c]), moment[c])
-        weights.append(tuple(int(v) for v in np.rint(solution * 2**precision)))
-    return PostFilter(radius, cross, precision, tuple(weights))
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    total = 0.0
-    for y0, rows in _strips(*a.shape[:2]):
-        diff = a[y0:y0 + rows].astype(np.float64) - b[y0:y0 + rows]
-        total += float(np.sum(diff * diff))
-    return total / a.size
-
-
-def choose(original: np.ndarray, decoded: np.ndarray, lam: float) -> PostFilter | None:
-    """The filter that lowers the rate-distortion cost lam * MSE + bits per pixel (the cost
-    the model was trained for, MSE on 0..255) the most, or None when none lowers it."""
-    pixels = original.shape[0] * original.shape[1]
-    best, best_cost = None, lam * _mse(decoded, original)
-    for radius, cross in SHAPES:
-        pf = fit(original, decoded, radius, cross)
-        try:
-            pf.check()
-        except FormatError:  # absurd weights: not worth sending
-            continue
-        cost = lam * _mse(pf.apply(padded(decoded, pf.margin)), original) \
-            + 8 * (len(pf.pack()) + CHUNK_OVERHEAD) / pixels
-        if cost < best_cost:
-            best, best_cost = pf, cost
-    return best

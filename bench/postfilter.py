@@ -1,4 +1,4 @@
-"""The post-filter (aecodec.postfilter): what each filter shape buys on its own.
+"""The post-filter (aecodec.postfilter, aecodec.wiener): what each filter shape buys on its own.
 
 Every image is coded at effort 0 at the Kodak sweep's qualities and decoded; then each shape
 is fitted to the decoded pixels as the encoder would, and kept only where it lowers the
@@ -28,7 +28,7 @@ def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, s
 
     import aecodec
     import torch
-    from aecodec import postfilter
+    from aecodec import wiener
     from aecodec.codec import quality_to_level
 
     codec = aecodec.Codec()
@@ -47,9 +47,9 @@ def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, s
             plain = {"bytes": len(blob), "mse": _mse(decoded, ref), "filter_bytes": 0}
             result = {"plain": plain}
             for radius, cross in shapes:
-                pf = postfilter.fit(ref, decoded, radius, cross)
+                pf = wiener.fit(ref, decoded, radius, cross)
                 result[f"{radius}/{cross}"] = _kept(pf, decoded, ref, lam, plain, pixels)
-            chosen = postfilter.choose(ref, decoded, lam)
+            chosen = wiener.choose(ref, decoded, lam)
             result["chosen"] = plain if chosen is None else \
                 _kept(chosen, decoded, ref, lam, plain, pixels)
             for arm in arms:
@@ -62,7 +62,7 @@ def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, s
                 f"+{result['chosen']['filter_bytes']} B "
                 f"{10 * np.log10(plain['mse'] / result['chosen']['mse']):+.3f} dB")
     res = {"model": lm.model_id, "images": names, "qualities": list(qualities),
-           "precision": postfilter.PRECISION, "encoder_shapes": [list(s) for s in postfilter.SHAPES],
+           "precision": wiener.PRECISION, "encoder_shapes": [list(s) for s in wiener.SHAPES],
            "rows": rows, "summary": summarize(rows, arms, qualities)}
     return write_results(out, "postfilter", res, markdown)
 
@@ -73,13 +73,13 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
 
 def _kept(pf, decoded, ref, lam, plain, pixels) -> dict:
     """The filtered file's bytes and MSE if the filter lowers the cost, else the plain file's."""
-    from aecodec import postfilter
+    from aecodec import wiener
     try:
         pf.check()
     except Exception:  # weights beyond exact arithmetic: the encoder would not send them
         return plain
-    extra = len(pf.pack()) + postfilter.CHUNK_OVERHEAD
-    mse = _mse(pf.apply(postfilter.padded(decoded, pf.margin)), ref)
+    extra = len(pf.pack()) + wiener.CHUNK_OVERHEAD
+    mse = _mse(wiener.apply(pf, wiener.padded(decoded, pf.margin)), ref)
     if lam * mse + 8 * extra / pixels >= lam * plain["mse"]:
         return plain
     return {"bytes": plain["bytes"] + extra, "mse": mse, "filter_bytes": extra}

@@ -407,3 +407,17 @@ def test_check_size():
         c.check_size(65_536, 1, None, c.DEFAULT_MAX_DIMENSION)
     with pytest.raises(LimitError, match="max_pixels"):
         c.check_size(10, 11, 100, None)
+
+
+def test_container_imports_only_the_standard_library():
+    """Reading headers stays light: the container and the post-filter format it parses import
+    neither numpy nor torch nor Pillow (the package's __init__ is bypassed to see that)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import sys, types; pkg = types.ModuleType('aecodec'); pkg.__path__ = ['aecodec']; "
+            "sys.modules['aecodec'] = pkg; import aecodec.container; "
+            "print(sorted(m for m in ('numpy', 'torch', 'PIL') if m in sys.modules))")
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aecodec import container, postfilter
+from aecodec import container, postfilter, wiener
 from aecodec.codec import quality_to_level
 from aecodec.errors import FormatError, InputError
 from aecodec.postfilter import PostFilter
@@ -26,7 +26,7 @@ def _filter(radius=3, cross=2, precision=9, seed=0, scale=40) -> PostFilter:
 def _reference(pf: PostFilter, img: np.ndarray) -> np.ndarray:
     """The filter straight from its definition (features times weights), in Python integers."""
     m = pf.margin
-    pad = postfilter.padded(img, m).astype(np.int64)
+    pad = wiener.padded(img, m).astype(np.int64)
     h, w = img.shape[:2]
 
     def at(d, dy, dx):
@@ -118,31 +118,31 @@ def test_weights_that_could_overflow_int32_are_refused():
 def test_apply_matches_the_definition(radius, cross, seed, scale):
     pf = _filter(radius, cross, 9, seed, scale)
     img = _random_image(seed=seed % 1000)
-    assert np.array_equal(pf.apply(postfilter.padded(img, pf.margin)), _reference(pf, img))
+    assert np.array_equal(wiener.apply(pf, wiener.padded(img, pf.margin)), _reference(pf, img))
 
 
 def test_zero_weights_are_the_identity_and_the_bias_shifts_levels():
     img = _random_image()
     zero = PostFilter(2, 1, 9, ((0,) * 9,) * 3)
-    assert np.array_equal(zero.apply(postfilter.padded(img, 2)), img)
+    assert np.array_equal(wiener.apply(zero, wiener.padded(img, 2)), img)
     up = PostFilter(2, 1, 9, ((0,) * 8 + (512,),) * 3)  # bias of one level
-    assert np.array_equal(up.apply(postfilter.padded(img, 2)),
+    assert np.array_equal(wiener.apply(up, wiener.padded(img, 2)),
                           np.minimum(img.astype(np.int16) + 1, 255).astype(np.uint8))
 
 
 def test_strips_do_not_change_the_result(monkeypatch):
     pf = _filter(4, 3, seed=5, scale=200)
     img = _random_image(h=70, w=31, seed=2)
-    whole = pf.apply(postfilter.padded(img, pf.margin))
-    monkeypatch.setattr(postfilter, "STRIP_PIXELS", 7 * 31 + 5)  # strips of 7 rows
-    assert np.array_equal(pf.apply(postfilter.padded(img, pf.margin)), whole)
+    whole = wiener.apply(pf, wiener.padded(img, pf.margin))
+    monkeypatch.setattr(wiener, "STRIP_PIXELS", 7 * 31 + 5)  # strips of 7 rows
+    assert np.array_equal(wiener.apply(pf, wiener.padded(img, pf.margin)), whole)
 
 
 def test_pinned_output():
     """The filter's arithmetic is part of the format: this output may never change."""
     pf = _filter(3, 2, 9, seed=11, scale=90)
     img = _random_image(h=40, w=40, seed=12)
-    out = pf.apply(postfilter.padded(img, pf.margin))
+    out = wiener.apply(pf, wiener.padded(img, pf.margin))
     expected = json.loads((GOLDEN / "format" / "postfilter.json").read_text())
     assert hashlib.sha256(pf.pack()).hexdigest() == expected["payload_sha256"]
     assert hashlib.sha256(out.tobytes()).hexdigest() == expected["output_sha256"]
@@ -160,24 +160,24 @@ def _blurred(img: np.ndarray) -> np.ndarray:
 def test_fit_undoes_much_of_a_blur(sample):
     img = np.asarray(sample.crop((300, 100, 428, 196)))
     blurred = _blurred(img)
-    pf = postfilter.fit(img, blurred, 3, 2)
+    pf = wiener.fit(img, blurred, 3, 2)
     pf.check()
-    assert psnr(pf.apply(postfilter.padded(blurred, pf.margin)), img) > psnr(blurred, img) + 1.0
+    assert psnr(wiener.apply(pf, wiener.padded(blurred, pf.margin)), img) > psnr(blurred, img) + 1.0
 
 
 def test_choose_keeps_a_filter_only_when_it_pays(sample):
     img = np.asarray(sample.crop((300, 100, 428, 196)))
     blurred = _blurred(img)
-    assert postfilter.choose(img, blurred, lam=0.1) is not None
-    assert postfilter.choose(img, blurred, lam=1e-7) is None  # bits cost more than any gain
-    assert postfilter.choose(img, img.copy(), lam=0.1) is None  # nothing to gain
+    assert wiener.choose(img, blurred, lam=0.1) is not None
+    assert wiener.choose(img, blurred, lam=1e-7) is None  # bits cost more than any gain
+    assert wiener.choose(img, img.copy(), lam=0.1) is None  # nothing to gain
 
 
 def test_gray_images_fit_without_trouble():
     gray = np.repeat(_random_image(h=30, w=30)[:, :, :1], 3, axis=2)
     blurred = _blurred(gray)
-    pf = postfilter.fit(gray, blurred, 2, 2)
-    out = pf.apply(postfilter.padded(blurred, pf.margin))
+    pf = wiener.fit(gray, blurred, 2, 2)
+    out = wiener.apply(pf, wiener.padded(blurred, pf.margin))
     assert np.array_equal(out[:, :, 0], out[:, :, 1]) and np.array_equal(out[:, :, 0], out[:, :, 2])
 
 
@@ -256,6 +256,6 @@ def test_info_shows_the_filter(run, tmp_path):
     assert r.exit_code == 0 and "format version: 1.2" in r.output
     assert "post-filter:    diamond of radius" in r.output and "chunk PFLT" in r.output
     facts = json.loads(run("info", aec, "--json").output)
-    assert facts["postfilter"]["precision"] == postfilter.PRECISION
+    assert facts["postfilter"]["precision"] == wiener.PRECISION
     plain = json.loads(run("info", GOLDEN / "cc-v16" / "rgb-q30.aec", "--json").output)
     assert plain["postfilter"] is None
