@@ -408,7 +408,7 @@ def _postfilter_facts(post) -> dict | None:
     if post is None:
         return None
     return {"radius": post.radius, "cross": post.cross, "precision": post.precision,
-            "weights": sum(len(w) for w in post.weights)}
+            "weights": sum(len(w) for w in post.weights), "description": post.describe()}
 
 
 def _info_rows(facts: dict) -> list[tuple[str, str]]:
@@ -430,12 +430,8 @@ def _info_rows(facts: dict) -> list[tuple[str, str]]:
                              + (f", orientation {turn}" if turn else "")))
     if "xmp" in meta:
         rows.append(("xmp", f"{meta['xmp']['bytes']} bytes"))
-    post = facts["postfilter"]
-    if post:
-        cross = {0: "no cross-channel terms", 1: "cross-channel differences"}.get(
-            post["cross"], f"cross-channel diamond of radius {post['cross'] - 1}")
-        rows.append(("post-filter", f"diamond of radius {post['radius']}, {cross}, "
-                                    f"{post['weights']} weights"))
+    if facts["postfilter"]:
+        rows.append(("post-filter", facts["postfilter"]["description"]))
     return rows + [("total", f"{facts['bytes']} bytes"), ("bpp", f"{facts['bpp']:.4f}")]
 
 

@@ -88,6 +88,13 @@ class PostFilter:
                     add((c, d, 0, 0), -2 * w)
         return taps, [w[-1] for w in self.weights]
 
+    def describe(self) -> str:
+        """One line for people: the shape and the number of weights."""
+        cross = {0: "no cross-channel terms", 1: "cross-channel differences"}.get(
+            self.cross, f"cross-channel diamond of radius {self.cross - 1}")
+        return (f"diamond of radius {self.radius}, {cross}, "
+                f"{sum(len(w) for w in self.weights)} weights")
+
     def check_shape(self) -> None:
         """FormatError unless radius, cross and precision are in range."""
         if not (1 <= self.radius <= MAX_RADIUS and 0 <= self.cross <= MAX_CROSS
@@ -144,9 +151,17 @@ def unpack(payload: bytes) -> PostFilter:
 # --------------------------------------------------------------------------- Exp-Golomb codes
 
 
+def _zigzag(v: int) -> int:
+    """Signed to unsigned: 0, 1, -1, 2, -2 ... -> 0, 1, 2, 3, 4 ..."""
+    return 2 * v - 1 if v > 0 else -2 * v
+
+
+def _unzigzag(u: int) -> int:
+    return (u + 1) // 2 if u & 1 else -(u // 2)
+
+
 def _golomb_bits(v: int, k: int) -> int:
-    u = 2 * v - 1 if v > 0 else -2 * v  # zigzag: 0, 1, -1, 2, -2 ... -> 0, 1, 2, 3, 4 ...
-    return 2 * ((u >> k) + 1).bit_length() - 1 + k
+    return 2 * ((_zigzag(v) >> k) + 1).bit_length() - 1 + k
 
 
 class _BitWriter:
@@ -157,7 +172,7 @@ class _BitWriter:
         self.bits += [(value >> i) & 1 for i in range(count - 1, -1, -1)]
 
     def signed_golomb(self, v: int, k: int) -> None:
-        u = 2 * v - 1 if v > 0 else -2 * v
+        u = _zigzag(v)
         q = (u >> k) + 1
         n = q.bit_length()
         self.write(0, n - 1)
@@ -194,7 +209,7 @@ class _BitReader:
                 raise FormatError("PFLT holds an Exp-Golomb code that is too long")
         q = (1 << zeros) | self.read(zeros)
         u = ((q - 1) << k) | self.read(k)
-        return (u + 1) // 2 if u & 1 else -(u // 2)
+        return _unzigzag(u)
 
     def finish(self) -> None:
         """The padding after the last code must be under a byte and all zero."""

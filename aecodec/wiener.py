@@ -28,6 +28,8 @@ def apply(pf: PostFilter, padded: np.ndarray) -> np.ndarray:
     m = pf.margin
     h, w = padded.shape[0] - 2 * m, padded.shape[1] - 2 * m
     taps, bias = pf.taps()
+    per_channel = [[(d, dy, dx, t) for (c, d, dy, dx), t in sorted(taps.items())
+                    if c == out_c and t] for out_c in range(3)]
     out = np.empty((h, w, 3), dtype=np.uint8)
     half = 1 << (pf.precision - 1)
     for y0, rows in _strips(h, w):
@@ -36,9 +38,7 @@ def apply(pf: PostFilter, padded: np.ndarray) -> np.ndarray:
         product = np.empty((rows, w), dtype=np.int32)
         for c in range(3):
             acc = np.full((rows, w), bias[c] + half, dtype=np.int32)
-            for (out_c, d, dy, dx), tap in sorted(taps.items()):
-                if out_c != c or not tap:
-                    continue
+            for d, dy, dx, tap in per_channel[c]:
                 window = planes[d, m + dy:m + dy + rows, m + dx:m + dx + w]
                 np.multiply(window, tap, out=product)
                 acc += product
@@ -106,7 +106,8 @@ def fit(original: np.ndarray, decoded: np.ndarray, radius: int, cross: int,
     return PostFilter(radius, cross, precision, tuple(weights))
 
 
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error of two uint8 images on 0..255, strip by strip."""
     total = 0.0
     for y0, rows in _strips(*a.shape[:2]):
         diff = a[y0:y0 + rows].astype(np.float64) - b[y0:y0 + rows]
@@ -114,19 +115,28 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return total / a.size
 
 
-def choose(original: np.ndarray, decoded: np.ndarray, lam: float) -> PostFilter | None:
-    """The filter that lowers the rate-distortion cost lam * MSE + bits per pixel (the cost
-    the model was trained for, MSE on 0..255) the most, or None when none lowers it."""
+def trial(pf: PostFilter, original: np.ndarray, decoded: np.ndarray) -> tuple[float, int] | None:
+    """(MSE after applying pf, bytes its PFLT chunk adds to the file), or None when pf cannot
+    be sent (weights beyond what the format allows)."""
+    try:
+        pf.check()
+    except FormatError:
+        return None
+    return mse(apply(pf, padded(decoded, pf.margin)), original), len(pf.pack()) + CHUNK_OVERHEAD
+
+
+def choose(original: np.ndarray, decoded: np.ndarray, lam: float,
+           shapes=SHAPES) -> PostFilter | None:
+    """The filter of `shapes` that lowers the rate-distortion cost lam * MSE + bits per pixel
+    (the cost the model was trained for, MSE on 0..255) the most, or None when none lowers it."""
     pixels = original.shape[0] * original.shape[1]
-    best, best_cost = None, lam * _mse(decoded, original)
-    for radius, cross in SHAPES:
+    best, best_cost = None, lam * mse(decoded, original)
+    for radius, cross in shapes:
         pf = fit(original, decoded, radius, cross)
-        try:
-            pf.check()
-        except FormatError:  # absurd weights: not worth sending
+        result = trial(pf, original, decoded)
+        if result is None:
             continue
-        cost = lam * _mse(apply(pf, padded(decoded, pf.margin)), original) \
-            + 8 * (len(pf.pack()) + CHUNK_OVERHEAD) / pixels
+        cost = lam * result[0] + 8 * result[1] / pixels
         if cost < best_cost:
             best, best_cost = pf, cost
     return best

@@ -52,11 +52,7 @@ def run(data: Path, out: Path, images=IMAGES, qualities=QUALITIES, efforts=(0, 1
 
 
 def summarize(rows: list[dict], efforts, qualities) -> dict:
-    def mean(e, q, key):
-        return float(np.mean([r[key] for r in rows if r["effort"] == e and r["quality"] == q]))
-
-    curves = {e: ([mean(e, q, "bpp") for q in qualities], [mean(e, q, "psnr") for q in qualities])
-              for e in efforts}
+    curves = metrics.mean_curves(rows, "effort", efforts, qualities)
     base = efforts[0]
     base_s = {(r["image"], r["quality"]): r["encode_s"] for r in rows if r["effort"] == base}
     out = {}

@@ -76,3 +76,13 @@ def bd_rate(anchor, test):
         warnings.simplefilter("ignore")
         v = bjontegaard.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False)
     return float(v), lo, hi
+
+
+def mean_curves(rows: list[dict], by: str, groups, qualities) -> dict:
+    """{group: (mean bpp per quality, mean PSNR per quality)} over the rows whose field `by`
+    is that group: the per-setting curves of the smaller benches, averaged over images."""
+    def mean(g, q, key):
+        return float(np.mean([r[key] for r in rows if r[by] == g and r["quality"] == q]))
+
+    return {g: ([mean(g, q, "bpp") for q in qualities], [mean(g, q, "psnr") for q in qualities])
+            for g in groups}

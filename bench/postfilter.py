@@ -24,10 +24,10 @@ SHAPES = ((2, 1), (3, 0), (3, 2), (4, 3), (5, 3), (6, 4))  # (radius, cross) of 
 
 def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, shapes=SHAPES,
         log=print) -> dict:
+    import torch
     from PIL import Image
 
     import aecodec
-    import torch
     from aecodec import wiener
     from aecodec.codec import quality_to_level
 
@@ -44,14 +44,18 @@ def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, s
             blob = codec.compress(ref, quality=q)
             decoded = np.asarray(codec.decompress(blob).convert("RGB"))
             lam = float(lm.net.lambdas(torch.tensor([quality_to_level(q, lm.config.levels)]))[0])
-            plain = {"bytes": len(blob), "mse": _mse(decoded, ref), "filter_bytes": 0}
+            plain = {"bytes": len(blob), "mse": wiener.mse(decoded, ref), "filter_bytes": 0}
             result = {"plain": plain}
-            for radius, cross in shapes:
-                pf = wiener.fit(ref, decoded, radius, cross)
-                result[f"{radius}/{cross}"] = _kept(pf, decoded, ref, lam, plain, pixels)
-            chosen = wiener.choose(ref, decoded, lam)
-            result["chosen"] = plain if chosen is None else \
-                _kept(chosen, decoded, ref, lam, plain, pixels)
+            # each shape alone, and the encoder's own choice, decided as the encoder decides
+            for arm, arm_shapes in [*((f"{r}/{c}", [(r, c)]) for r, c in shapes),
+                                    ("chosen", wiener.SHAPES)]:
+                pf = wiener.choose(ref, decoded, lam, arm_shapes)
+                if pf is None:
+                    result[arm] = plain
+                else:
+                    filtered_mse, extra = wiener.trial(pf, ref, decoded)
+                    result[arm] = {"bytes": len(blob) + extra, "mse": filtered_mse,
+                                   "filter_bytes": extra}
             for arm in arms:
                 r = result[arm]
                 rows.append({"image": name, "quality": q, "arm": arm,
@@ -67,30 +71,8 @@ def run(data: Path, out: Path, images: int | None = None, qualities=QUALITIES, s
     return write_results(out, "postfilter", res, markdown)
 
 
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) - b) ** 2))
-
-
-def _kept(pf, decoded, ref, lam, plain, pixels) -> dict:
-    """The filtered file's bytes and MSE if the filter lowers the cost, else the plain file's."""
-    from aecodec import wiener
-    try:
-        pf.check()
-    except Exception:  # weights beyond exact arithmetic: the encoder would not send them
-        return plain
-    extra = len(pf.pack()) + wiener.CHUNK_OVERHEAD
-    mse = _mse(wiener.apply(pf, wiener.padded(decoded, pf.margin)), ref)
-    if lam * mse + 8 * extra / pixels >= lam * plain["mse"]:
-        return plain
-    return {"bytes": plain["bytes"] + extra, "mse": mse, "filter_bytes": extra}
-
-
 def summarize(rows: list[dict], arms, qualities) -> dict:
-    def mean(arm, q, key):
-        return float(np.mean([r[key] for r in rows if r["arm"] == arm and r["quality"] == q]))
-
-    curves = {a: ([mean(a, q, "bpp") for q in qualities], [mean(a, q, "psnr") for q in qualities])
-              for a in arms}
+    curves = metrics.mean_curves(rows, "arm", arms, qualities)
     out = {}
     for a in arms:
         bd = metrics.bd_rate(curves["plain"], curves[a])[0] if a != "plain" else 0.0
