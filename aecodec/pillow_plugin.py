@@ -2,7 +2,8 @@
 
 After registration, `Image.open("x.aec")` reads only the header and the metadata (size, mode,
 `info["icc_profile"]`, `info["exif"]`, `info["xmp"]`; the streams are skipped, not decoded),
-`.load()` decodes through aecodec, and `img.save("x.aec", quality=..., effort=...)` encodes.
+`.load()` decodes through aecodec, and `img.save("x.aec", quality=..., effort=...)` encodes
+(or with a target instead of a quality: `size=` bytes, the largest file within it, or `bpp=`).
 Saving keeps the image's own metadata, as Codec.compress does, unless the call says otherwise
 in Pillow's way (`icc_profile=`, `exif=`, `xmp=`) or with `metadata="color"` / `"none"`.
 Registration is explicit (the pillow-heif convention): importing aecodec alone changes nothing.
@@ -67,7 +68,8 @@ def _save(im: Image.Image, fp, filename) -> None:
     given = {name: options[name] for name in INFO_KEYS.values() if name in options}
     if given:
         metadata = replaced(im.info, metadata, given)
-    fp.write(_default_codec().compress(im, quality=quality, effort=effort, metadata=metadata))
+    fp.write(_default_codec().compress(im, quality=quality, bpp=options.get("bpp"),
+                                       size=options.get("size"), effort=effort, metadata=metadata))
 
 
 def register() -> None:

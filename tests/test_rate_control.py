@@ -73,3 +73,11 @@ def test_cli_size(small, tmp_path):
     assert (tmp_path / "o.aec").stat().st_size <= 3000 or "quality 0," in r.output
     r = CliRunner().invoke(main, ["compress", str(src), str(tmp_path / "p.aec"), "--size", "lots"])
     assert r.exit_code == 2
+
+
+def test_module_level_compress_takes_targets(codec, small):
+    # aecodec.compress is the Codec's search, not a second one: the same bytes
+    assert aecodec.compress(small, size=2_000) == codec.compress(small, size=2_000)
+    assert aecodec.compress(small, bpp=0.8) == codec.compress(small, bpp=0.8)
+    with pytest.raises(aecodec.InputError, match="at most one"):
+        aecodec.compress(small, size=2_000, bpp=0.8)
