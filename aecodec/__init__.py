@@ -43,7 +43,7 @@ def compress(image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = Non
              size: int | None = None, effort: int = 0, metadata="all") -> bytes:
     """Encode an image (PIL image, uint8 array, path or binary file) into .aec bytes. `size`
     (bytes) or `bpp` replaces `quality` with a target: the largest file within `size`, or the
-    file closest to `bpp`. `effort` 1-3 trades encode time for smaller files, `metadata`
+    file closest to `bpp`. `effort` 1-4 trades encode time for smaller files, `metadata`
     ("all", "color", "none") says what of the ICC profile, EXIF and XMP is kept (see
     Codec.compress)."""
     return _default_codec().compress(image, quality=quality, bpp=bpp, size=size, effort=effort,

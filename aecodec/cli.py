@@ -23,6 +23,7 @@ import click
 from . import container
 from .codec import DEFAULT_QUALITY
 from .errors import AecError
+from .refine import EFFORTS
 from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
 def _fail(message: str, code: int = 1):
@@ -126,11 +127,13 @@ def _parse_size(text: str | None) -> int | None:
 def target_options(fn):
     """-q/--quality, --bpp and --size: what a compress command aims at (one of them), and
     --effort: how hard the encoder works at it."""
-    fn = click.option("--effort", type=click.IntRange(0, 3), default=0, show_default=True,
-                      help="Encoder effort: 1-3 refine each image's latents before coding "
-                           "and fit a post-filter to the result (7-10 % fewer bits at the "
-                           "same quality on Kodak for an encode about 13x, 31x or 58x "
-                           "slower); the same decoder reads the file.")(fn)
+    fn = click.option("--effort", type=click.IntRange(0, len(EFFORTS) - 1), default=0,
+                      show_default=True,
+                      help="Encoder effort: 1 fits a post-filter to the decoded image (about "
+                           "3 % fewer bits at the same quality on Kodak, encode about 3x "
+                           "slower); 2-4 also refine each image's latents first (7-10 % "
+                           "fewer bits, about 13x, 31x or 58x slower). The same decoder "
+                           "reads the file.")(fn)
     fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
                       help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "
                            "quality).")(fn)

@@ -155,10 +155,11 @@ class Codec:
         gives the largest file that fits, `bpp` the file closest to the target. `quality` is
         then ignored.
 
-        `effort` 1-3 refines this image's latents before coding (aecodec.refine) and fits a
-        post-filter to what they decode to (aecodec.postfilter; sent only where it pays for
-        its bytes, in a format 1.2 file): smaller files at the same quality for an encode tens
-        of times slower. The decoder is the same; it applies the filter a file carries.
+        `effort` 1-4 spends encode time on this image (aecodec.refine.EFFORTS): 1 fits a
+        post-filter to what the file decodes to (aecodec.postfilter; sent only where it pays
+        for its bytes, in a format 1.2 file), about 3x the plain encode; 2-4 first refine the
+        latents, for an encode tens of times slower. Smaller files at the same quality; the
+        decoder is the same and applies the filter a file carries.
 
         `metadata` says what of a PIL image's (or image file's) metadata the file keeps: "all"
         (ICC profile, EXIF, XMP; the default), "color" (the ICC profile only) or "none"; or a
@@ -216,8 +217,9 @@ class Codec:
         net = self._net(lm)
         level = quality_to_level(quality, lm.config.levels)
         tile = self._tile_size_for(p.width, p.height)
+        setting = refine.EFFORTS[effort]
         refined = refine.refine(lm, p.rgb, p.features, level, effort, tile, self.device) \
-            if effort else None
+            if setting.steps else None
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
                         weights_hash=lm.hash8, coder=entropy.CODER_ID,
@@ -240,7 +242,7 @@ class Codec:
         parts = (header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk)
         options = dict(tile_lengths=lengths if tile else None, metadata=p.metadata)
         data = container.encode_file(*parts, **options)
-        if effort:
+        if setting.postfilter:
             post = self._choose_postfilter(p, data, level)
             if post is not None:
                 data = container.encode_file(*parts, **options, post=post)
@@ -255,10 +257,11 @@ class Codec:
         return wiener.choose(p.rgb, decoded, lam)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
-        """The plain encoder's search, then with refinement a few corrections: refining
-        changes the size at a given quality, so the plain search is rerun for the target
-        scaled by the plain/refined size ratio at the last quality tried, up to REFINED_TRIES
-        refined encodes (never one per search step), stopping within 1 % of the target."""
+        """The plain encoder's search, then at an effort above 0 a few corrections: refining
+        (and a post-filter's bytes) change the size at a given quality, so the plain search is
+        rerun for the target scaled by the plain/refined size ratio at the last quality tried,
+        up to REFINED_TRIES refined encodes (never one per search step), stopping within 1 %
+        of the target."""
         if not effort:  # one search, no quality coded twice: nothing worth keeping
             return rate_search.search(lambda q: self._encode(p, q), target, closest)[1]
         plain_files: dict[float, bytes] = {}

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     rc = sub.add_parser("ratecontrol", help="compress(bpp=target) on every image: bpp error")
     rc.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     rc.add_argument("--out", type=Path, default=Path("bench/results/ratecontrol"))
-    rc.add_argument("--effort", type=int, default=0, choices=range(4),
+    rc.add_argument("--effort", type=int, default=0, choices=range(5),
                     help="encoder effort of every encode (0: plain)")
 
     bl = sub.add_parser("blocks", help="decode/encode time that latent blocks would add")
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     sp.add_argument("--quality", type=float, default=50)
     sp.add_argument("--reps", type=int, default=3)
 
-    ef = sub.add_parser("effort", help="encoder effort 0-3: bits saved and encode time, a few images")
+    ef = sub.add_parser("effort", help="encoder effort 0-4: bits saved and encode time, a few images")
     ef.add_argument("--data", type=Path, default=Path("../shared/data/kodak"))
     ef.add_argument("--out", type=Path, default=Path("bench/results/effort"))
 

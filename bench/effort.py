@@ -1,4 +1,5 @@
-"""Encoder effort (aecodec.refine): what refining each image's latents buys and what it costs.
+"""Encoder effort (aecodec.refine.EFFORTS): what the post-filter and refining each image's
+latents buy and what they cost.
 
 Every effort codes the same images at the same quality settings. Per effort: mean bpp and PSNR
 per quality, the BD-rate against effort 0 over those points (a small curve: the Kodak sweep,
@@ -20,13 +21,14 @@ IMAGES = ("kodim01.png", "kodim15.png", "kodim23.png")
 QUALITIES = (10, 40, 70, 100)
 
 
-def run(data: Path, out: Path, images=IMAGES, qualities=QUALITIES, efforts=(0, 1, 2, 3),
+def run(data: Path, out: Path, images=IMAGES, qualities=QUALITIES, efforts=None,
         log=print) -> dict:
     from PIL import Image
 
     import aecodec
     from aecodec.refine import EFFORTS
 
+    efforts = tuple(range(len(EFFORTS))) if efforts is None else tuple(efforts)
     codec = aecodec.Codec()
     rows = []
     with Image.open(Path(data) / images[0]) as im:  # untimed: builds refinement's float model
@@ -45,8 +47,8 @@ def run(data: Path, out: Path, images=IMAGES, qualities=QUALITIES, efforts=(0, 1
                 log(f"  {name} q{q} effort {e}: {rows[-1]['bpp']:.4f} bpp "
                     f"{rows[-1]['psnr']:.3f} dB {seconds:.1f} s")
     res = {"model": codec.model.model_id, "images": list(images), "qualities": list(qualities),
-           "settings": {e: {"steps": EFFORTS[e][0], "learning_rate": EFFORTS[e][1]}
-                        for e in efforts},
+           "settings": {e: {"steps": EFFORTS[e].steps, "learning_rate": EFFORTS[e].lr,
+                            "postfilter": EFFORTS[e].postfilter} for e in efforts},
            "rows": rows, "summary": summarize(rows, efforts, qualities)}
     return write_results(out, "effort", res, markdown)
 
@@ -73,12 +75,15 @@ def markdown(res: dict) -> str:
          f"Images: {', '.join(res['images'])}; mean over them at each quality setting. "
          "BD-rate against effort 0 over these points (PCHIP on log-rate); encode time as the "
          "median ratio to effort 0 on the same image and quality in the same run.", "",
-         "| effort | steps | BD-rate vs effort 0 | encode time vs effort 0 | median encode s | "
-         + " | ".join(f"q{q} bpp / dB" for q in qs) + " |",
-         "|---:|---:|---:|---:|---:|" + "---|" * len(qs)]
+         "| effort | steps | post-filter | BD-rate vs effort 0 | encode time vs effort 0 | "
+         "median encode s | " + " | ".join(f"q{q} bpp / dB" for q in qs) + " |",
+         "|---:|---:|---|---:|---:|---:|" + "---|" * len(qs)]
     for e, s in res["summary"].items():
-        steps = res["settings"][e]["steps"]
+        setting = res["settings"][e]
+        # results from before session 23 had no post-filter field: then effort > 0 had one
+        filtered = setting.get("postfilter", int(e) > 0)
         cells = " | ".join(f"{b:.4f} / {p:.2f}" for b, p in zip(s["bpp"], s["psnr"]))
-        L.append(f"| {e} | {steps} | {s['bd_rate_vs_effort0']:+.2f} % | "
+        L.append(f"| {e} | {setting['steps']} | {'yes' if filtered else 'no'} | "
+                 f"{s['bd_rate_vs_effort0']:+.2f} % | "
                  f"{s['encode_time_ratio']:.1f}x | {s['encode_s_median']:.2f} | {cells} |")
     return "\n".join(L) + "\n"

@@ -148,7 +148,7 @@ def test_effort_bench_reports_each_effort(tmp_path, small):
     assert s[0]["bd_rate_vs_effort0"] == 0.0 and s[0]["encode_time_ratio"] == 1.0
     assert s[1]["encode_time_ratio"] > 1  # ten refinement steps cost more than none
     assert np.isfinite(s[1]["bd_rate_vs_effort0"])
-    assert "| 1 | 10 |" in (tmp_path / "out" / "effort.md").read_text()
+    assert "| 1 | 0 | yes |" in (tmp_path / "out" / "effort.md").read_text()
 
 
 def test_ratecontrol_bench_with_effort(tmp_path, small):

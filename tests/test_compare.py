@@ -155,7 +155,7 @@ def test_cli_writes_png_and_html(run, png, tmp_path):
 
 @pytest.mark.parametrize("args", [(), ("--size", "1KB", "--bpp", "0.5"), ("--size", "20XB"),
                                   ("--bpp", "0"), ("--size", "1KB", "--zoom", "1,2,3"),
-                                  ("--size", "1KB", "--effort", "4")])
+                                  ("--size", "1KB", "--effort", "5")])
 def test_cli_usage_errors_exit_2(run, png, args):
     assert run("compare", png, *args).exit_code == 2
 
