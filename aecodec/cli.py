@@ -23,7 +23,7 @@ import click
 from . import container
 from .codec import DEFAULT_QUALITY
 from .errors import AecError
-from .refine import EFFORTS
+from .efforts import MAX_EFFORT
 from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
 def _fail(message: str, code: int = 1):
@@ -127,7 +127,7 @@ def _parse_size(text: str | None) -> int | None:
 def target_options(fn):
     """-q/--quality, --bpp and --size: what a compress command aims at (one of them), and
     --effort: how hard the encoder works at it."""
-    fn = click.option("--effort", type=click.IntRange(0, len(EFFORTS) - 1), default=0,
+    fn = click.option("--effort", type=click.IntRange(0, MAX_EFFORT), default=0,
                       show_default=True,
                       help="Encoder effort: 1 fits a post-filter to the decoded image (about "
                            "3 % fewer bits at the same quality on Kodak, encode about 3x "

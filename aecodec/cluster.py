@@ -220,7 +220,7 @@ def compress_paths(paths, out_dir, *, client, quality: float = 50.0, bpp: float 
         raise InputError("give at most one of size and bpp")
     if (bpp is not None and not bpp > 0) or (size is not None and not size > 0):
         raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
-    from .refine import check_effort
+    from .efforts import check_effort
     check_effort(effort)  # a bad effort or metadata fails here, not once per file on the workers
     from .metadata import check_policy
     check_policy(metadata)

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from . import container, entropy, rate_search, refine, tiling, weights, wiener
+from .efforts import EFFORTS, check_effort
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
@@ -155,7 +156,7 @@ class Codec:
         gives the largest file that fits, `bpp` the file closest to the target. `quality` is
         then ignored.
 
-        `effort` 1-4 spends encode time on this image (aecodec.refine.EFFORTS): 1 fits a
+        `effort` 1-4 spends encode time on this image (aecodec.efforts): 1 fits a
         post-filter to what the file decodes to (aecodec.postfilter; sent only where it pays
         for its bytes, in a format 1.2 file), about 3x the plain encode; 2-4 first refine the
         latents, for an encode tens of times slower. Smaller files at the same quality; the
@@ -166,7 +167,7 @@ class Codec:
         mapping with Pillow's keys `icc_profile`, `exif`, `xmp` that gives the items instead.
         They count in `size` and `bpp` like every other byte of the file.
         """
-        effort = refine.check_effort(effort)
+        effort = check_effort(effort)
         prepared = self._prepare(image, keep_pixels=effort > 0, metadata=metadata)
         if size is None and bpp is None:
             return self._encode(prepared, quality, effort)
@@ -217,9 +218,9 @@ class Codec:
         net = self._net(lm)
         level = quality_to_level(quality, lm.config.levels)
         tile = self._tile_size_for(p.width, p.height)
-        setting = refine.EFFORTS[effort]
-        refined = refine.refine(lm, p.rgb, p.features, level, effort, tile, self.device) \
-            if setting.steps else None
+        setting = EFFORTS[effort]
+        refined = refine.refine(lm, p.rgb, p.features, level, setting.steps, setting.lr, tile,
+                                self.device) if setting.steps else None
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
                         weights_hash=lm.hash8, coder=entropy.CODER_ID,

@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 
 from .units import parse_box, parse_size  # noqa: F401 (parse_size is part of this API)
 from .errors import InputError, TargetWarning
-from .refine import EFFORTS
+from .efforts import MAX_EFFORT, check_effort
 
 VIEW_WIDTH = 384  # full views in the PNG are downscaled to at most this width
 ZOOM_FACTOR = 4  # default nearest-neighbour upscale of the zoomed crop
@@ -159,7 +159,7 @@ class AecCodec:
 
     def __init__(self, codec=None, effort: int = 0):
         self._codec = codec
-        self.effort = effort  # encoder effort (aecodec.refine.EFFORTS), 0 for the plain encoder
+        self.effort = effort  # encoder effort (aecodec.efforts), 0 for the plain encoder
 
     @property
     def codec(self):
@@ -237,7 +237,6 @@ def compare(image, *, size: int | str | None = None, bpp: float | None = None,
     if (size is None) == (bpp is None):
         raise InputError("give exactly one of size and bpp")
     if codecs is None:
-        from .refine import check_effort
         codecs = default_codecs(effort=check_effort(effort))
     aec = next((c for c in codecs if isinstance(c, AecCodec)), None)
     if isinstance(image, (str, os.PathLike)):
@@ -526,7 +525,7 @@ def _click_zoom(ctx, param, value):
               help="Also write a self-contained HTML page (images inline, table of numbers).")
 @click.option("--zoom", type=str, default=None, callback=_click_zoom,
               help="Region to enlarge, x,y,w,h in pixels (default: the most detailed one).")
-@click.option("--effort", type=click.IntRange(0, len(EFFORTS) - 1), default=0, show_default=True,
+@click.option("--effort", type=click.IntRange(0, MAX_EFFORT), default=0, show_default=True,
               help="aecodec's encoder effort (see aecodec compress --help).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 def compare_command(image: Path, size: int | None, bpp: float | None, output: Path | None,

@@ -6,7 +6,7 @@ filter that best maps its decoded pixels to the original (least squares, a Wiene
 removes part of the remaining error: 0.11-0.16 dB on Kodak for about 100 bytes (the byte
 layout is "PFLT" in docs/FORMAT.md; `python -m bench postfilter` measures it, and bench/README.md
 has the design measurements). Fitting needs the decoded image, i.e. a synthesis pass in the
-encoder, so only efforts 1-4 (aecodec.refine.EFFORTS) fit one.
+encoder, so only efforts 1-4 (aecodec.efforts) fit one.
 
 Shape of the filter. Output channel c is the decoded channel plus a correction, a weighted sum
 of features that are all zero on a flat area:

@@ -19,43 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from . import tiling
-from .errors import InputError
 from .hardware import native_bf16
 from .images import padded_window
 from .model import LIKELIHOOD_FLOOR, HyperpriorModel
 from .tiling import LATENT, Box
 
-class Effort(NamedTuple):
-    steps: int  # gradient steps on y and z; each costs about one g_s forward and backward
-    lr: float  # Adam's learning rate on y and z, which are in units of the quantization step
-    postfilter: bool  # fit a post-filter to the decoded image (aecodec.wiener), sent if it pays
-
-
-# effort -> what the encoder does. Effort 0 is the plain encoder; effort 1 only fits a
-# post-filter (one synthesis and a least-squares fit: about 3x the plain encode for 3 % fewer
-# bits on Kodak, `python -m bench effort`); 2-4 refine first. The step counts and rates were
-# chosen with bench/tune_refine.py on 256 px crops of four training photos, where the
-# rate-distortion cost fell by 2.8, 4.6 and 5.0 % (four Kodak crops agreed: 3.6, 5.5, 6.1 %);
-# fewer steps want a larger rate, and a cosine decay of it gained nothing (bench/README.md).
-EFFORTS = (Effort(0, 0.0, False), Effort(0, 0.0, True), Effort(10, 0.02, True),
-           Effort(30, 0.01, True), Effort(60, 0.007, True))
 BLOCK = 768  # pixels: larger images are refined block by block, which bounds memory
 MARGIN = 64  # pixels of neighbours around a block while it is refined (a multiple of 64)
 TAU_START, TAU_END = 0.5, 0.05  # SGA temperature, lowered geometrically over the steps
 SEED = 0x5EED  # the random rounding is seeded, so an encode is repeatable
-
-
-def check_effort(effort) -> int:
-    if isinstance(effort, bool) or not isinstance(effort, (int, np.integer)) \
-            or not 0 <= effort < len(EFFORTS):
-        raise InputError(f"effort must be an integer from 0 to {len(EFFORTS) - 1}, got {effort!r}")
-    return int(effort)
 
 
 def soft_round(v: torch.Tensor, tau: float, generator: torch.Generator) -> torch.Tensor:
@@ -184,13 +161,12 @@ def _window(net, rgb: np.ndarray, y_all: torch.Tensor, core: Box, full: Box,
     return Window(x.float().div_(255), valid, inner, margin)
 
 
-def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, effort: int,
+def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, steps: int, lr: float,
            tile: int = 0, device: torch.device = torch.device("cpu")):
     """Refined y (M, ph/16, pw/16, after the gain) and z (N, ph/64, pw/64), both float on
     the CPU, of an image `rgb` (H, W, 3 uint8) whose g_a output before the gain is
-    `features`, to be coded in tiles of `tile` pixels (0: untiled); the steps run on
-    `device`. Blocks are refined in raster order, each with its neighbours as they stand."""
-    steps, lr, _ = EFFORTS[effort]
+    `features`, to be coded in tiles of `tile` pixels (0: untiled): `steps` steps of Adam at
+    rate `lr` (an effort's, aecodec.efforts), run on `device`. Blocks are refined in raster order, each with its neighbours as they stand."""
     net = surrogate(lm, device)
     h, w = rgb.shape[:2]
     t = torch.tensor([float(level)], device=device)

@@ -124,7 +124,7 @@ class AECodec(Codec):
 
     def __init__(self, model_id: str | None = None, effort: int = 0, **options):
         # model_id: a shipped model other than the default, run as codec "aecodec-<model id>";
-        # effort: the encoder's effort (aecodec.refine.EFFORTS), run as codec "aecodec-effort<N>"
+        # effort: the encoder's effort (aecodec.efforts), run as codec "aecodec-effort<N>"
         if model_id:
             self.name, self.label = f"aecodec-{model_id}", f"aecodec {model_id}"
             self.settings = self.settings.replace("aecodec.Codec()", f"aecodec.Codec({model_id!r})")

@@ -1,4 +1,4 @@
-"""Encoder effort (aecodec.refine.EFFORTS): what the post-filter and refining each image's
+"""Encoder effort (aecodec.efforts): what the post-filter and refining each image's
 latents buy and what they cost.
 
 Every effort codes the same images at the same quality settings. Per effort: mean bpp and PSNR
@@ -26,7 +26,7 @@ def run(data: Path, out: Path, images=IMAGES, qualities=QUALITIES, efforts=None,
     from PIL import Image
 
     import aecodec
-    from aecodec.refine import EFFORTS
+    from aecodec.efforts import EFFORTS
 
     efforts = tuple(range(len(EFFORTS))) if efforts is None else tuple(efforts)
     codec = aecodec.Codec()
@@ -80,10 +80,8 @@ def markdown(res: dict) -> str:
          "|---:|---:|---|---:|---:|---:|" + "---|" * len(qs)]
     for e, s in res["summary"].items():
         setting = res["settings"][e]
-        # results from before session 23 had no post-filter field: then effort > 0 had one
-        filtered = setting.get("postfilter", int(e) > 0)
         cells = " | ".join(f"{b:.4f} / {p:.2f}" for b, p in zip(s["bpp"], s["psnr"]))
-        L.append(f"| {e} | {setting['steps']} | {'yes' if filtered else 'no'} | "
+        L.append(f"| {e} | {setting['steps']} | {'yes' if setting['postfilter'] else 'no'} | "
                  f"{s['bd_rate_vs_effort0']:+.2f} % | "
                  f"{s['encode_time_ratio']:.1f}x | {s['encode_s_median']:.2f} | {cells} |")
     return "\n".join(L) + "\n"

@@ -1,4 +1,4 @@
-"""Tune refinement's settings (aecodec.refine.EFFORTS): the fall of the rate-distortion cost
+"""Tune refinement's settings (aecodec.efforts.EFFORTS): the fall of the rate-distortion cost
 (lambda * 255^2 * MSE + bpp, hard rounding, the surrogate model's estimate) on 256 px crops,
 for STEPS:LEARNING_RATE pairs, at levels 0.5, 3.5 and 6.5.
 

@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 import aecodec
-from aecodec import refine, weights
+from aecodec import efforts, refine, weights
 from aecodec.codec import quality_to_level
 from aecodec.exact import ACT_BITS
 
@@ -44,8 +44,8 @@ def test_effort_one_only_adds_a_post_filter(codec, sample):
     filtered = container.decode_file(codec.compress(img, quality=90, effort=1))
     assert (filtered.z_stream, filtered.y_stream) == (plain.z_stream, plain.y_stream)
     assert filtered.header == plain.header and filtered.postfilter is not None
-    assert [e.steps for e in refine.EFFORTS] == sorted(e.steps for e in refine.EFFORTS)
-    assert [e.postfilter for e in refine.EFFORTS] == [False] + [True] * (len(refine.EFFORTS) - 1)
+    assert [e.steps for e in efforts.EFFORTS] == sorted(e.steps for e in efforts.EFFORTS)
+    assert [e.postfilter for e in efforts.EFFORTS] == [False] + [True] * (len(efforts.EFFORTS) - 1)
 
 
 def test_effort_is_repeatable(codec, tiny):
@@ -106,7 +106,7 @@ def test_cli_effort(run, tiny, tmp_path):
     from aecodec.cli import main
     for command in (main.commands["compress"], main.commands["compare"]):
         option = next(p for p in command.params if p.name == "effort")
-        assert option.type.max == len(refine.EFFORTS) - 1  # the CLI offers every effort there is
+        assert option.type.max == len(efforts.EFFORTS) - 1  # the CLI offers every effort there is
     bad = run("compress", src, tmp_path / "bad.aec", "--effort", 7)
     assert bad.exit_code == 2 and "--effort" in bad.output
     assert not (tmp_path / "bad.aec").exists()

@@ -1,0 +1,38 @@
+"""The encoder's effort levels: what each spends encode time on. The table on its own, apart
+from refinement's machinery (aecodec.refine takes steps and a rate): the codec, the command
+line, the comparison tool, the cluster client and the bench read and check it here.
+
+Effort 0 is the plain encoder. Effort 1 fits a post-filter to what the file decodes to
+(aecodec.wiener; one synthesis and a least-squares fit: about 3x the plain encode for 3 % fewer
+bits on Kodak, `python -m bench effort`). Efforts 2-4 first refine the image's latents
+(aecodec.refine). The step counts and rates were chosen with bench/tune_refine.py on 256 px
+crops of four training photos, where the rate-distortion cost fell by 2.8, 4.6 and 5.0 % (four
+Kodak crops agreed: 3.6, 5.5, 6.1 %); fewer steps want a larger rate, and a cosine decay of it
+gained nothing (bench/README.md).
+"""
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+from .errors import InputError
+
+
+class Effort(NamedTuple):
+    steps: int  # gradient steps on y and z; each costs about one g_s forward and backward
+    lr: float  # Adam's learning rate on y and z, which are in units of the quantization step
+    postfilter: bool  # fit a post-filter to the decoded image (aecodec.wiener), sent if it pays
+
+
+EFFORTS = (Effort(0, 0.0, False), Effort(0, 0.0, True), Effort(10, 0.02, True),
+           Effort(30, 0.01, True), Effort(60, 0.007, True))
+MAX_EFFORT = len(EFFORTS) - 1
+
+
+def check_effort(effort) -> int:
+    """`effort` as an int, or an InputError unless it is an integer from 0 to MAX_EFFORT (numpy
+    integers are numbers.Integral too; booleans are refused)."""
+    if isinstance(effort, bool) or not isinstance(effort, numbers.Integral) \
+            or not 0 <= effort <= MAX_EFFORT:
+        raise InputError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {effort!r}")
+    return int(effort)
