@@ -45,6 +45,13 @@ class ModelConfig:
     # Residual bottleneck blocks at the latent end of g_a and the latent start of g_s
     # (aecodec.nn.transforms), each widening g_s's receptive field by one latent.
     latent_blocks: int = 0
+    # Channels inside each latent block; 0 for the default M/2 (a widened model keeps the
+    # narrower model's: the blocks run at decode time).
+    latent_block_mid: int = 0
+    # Hidden widths of h_s's two transposed convolutions; empty for the default (M, 3M/2).
+    # A widened model (aecodec.train.widen) keeps the narrower model's: h_s runs in exact
+    # arithmetic at decode time, where its width costs the most.
+    h_s_hidden: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
@@ -62,18 +69,21 @@ class ModelConfig:
         d["context_hidden"] = list(self.context_hidden)
         d["lrp_hidden"] = list(self.lrp_hidden)
         d["checkerboard_hidden"] = list(self.checkerboard_hidden)
+        d["h_s_hidden"] = list(self.h_s_hidden)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks are
-        # absent from the configs of older weights
+        # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
+        # latent_block_mid / h_s_hidden are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
                    lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())),
                    checkerboard_hidden=tuple(int(v) for v in d.get("checkerboard_hidden", ())),
-                   latent_blocks=int(d.get("latent_blocks", 0)))
+                   latent_blocks=int(d.get("latent_blocks", 0)),
+                   latent_block_mid=int(d.get("latent_block_mid", 0)),
+                   h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -113,10 +123,10 @@ class HyperpriorModel(nn.Module):
         super().__init__()
         self.config = config
         n, m, q = config.n, config.m, config.levels
-        self.g_a = analysis(n, m, config.latent_blocks)
-        self.g_s = synthesis(n, m, config.latent_blocks)
+        self.g_a = analysis(n, m, config.latent_blocks, config.latent_block_mid)
+        self.g_s = synthesis(n, m, config.latent_blocks, config.latent_block_mid)
         self.h_a = hyper_analysis(n, m)
-        self.h_s = hyper_synthesis(n, m)
+        self.h_s = hyper_synthesis(n, m, config.h_s_hidden)
         self.z_density = FactorizedDensity(n)
         self.context = ChannelContext(m, config.slices, config.context_hidden) \
             if config.slices else None

@@ -59,12 +59,13 @@ class SubpixelDeconv(nn.ConvTranspose2d):
 
 
 class ResidualBottleneck(nn.Module):
-    """x + 1x1(ReLU(3x3(ReLU(1x1(x))))) with half the channels inside; the last layer starts
-    at zero, so a new block is the identity. Widens the receptive field by one sample."""
+    """x + 1x1(ReLU(3x3(ReLU(1x1(x))))) with `mid` channels inside (default half); the last
+    layer starts at zero, so a new block is the identity. Widens the receptive field by one
+    sample."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int, mid: int = 0):
         super().__init__()
-        mid = channels // 2
+        mid = mid or channels // 2
         self.body = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.ReLU(),
                                   nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(mid, channels, 1))
@@ -91,22 +92,24 @@ def _numbered(layers: list[nn.Module], blocks: list[nn.Module],
     return nn.Sequential(OrderedDict(res + named if blocks_first else named + res))
 
 
-def analysis(n: int, m: int, blocks: int = 0) -> nn.Sequential:
+def analysis(n: int, m: int, blocks: int = 0, block_mid: int = 0) -> nn.Sequential:
     layers = [conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)]
-    return _numbered(layers, [ResidualBottleneck(m) for _ in range(blocks)], blocks_first=False)
+    return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
+                     blocks_first=False)
 
 
-def synthesis(n: int, m: int, blocks: int = 0) -> nn.Sequential:
+def synthesis(n: int, m: int, blocks: int = 0, block_mid: int = 0) -> nn.Sequential:
     layers = [deconv(m, n), GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
               deconv(n, n), GDN(n, inverse=True), SubpixelDeconv(n, 3)]
-    return _numbered(layers, [ResidualBottleneck(m) for _ in range(blocks)], blocks_first=True)
+    return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
+                     blocks_first=True)
 
 
 def hyper_analysis(n: int, m: int) -> nn.Sequential:
     return nn.Sequential(conv(m, n, 3, 1), nn.ReLU(), conv(n, n), nn.ReLU(), conv(n, n))
 
 
-def hyper_synthesis(n: int, m: int) -> nn.Sequential:
-    mid = m * 3 // 2
-    return nn.Sequential(deconv(n, m), nn.ReLU(), deconv(m, mid), nn.ReLU(),
+def hyper_synthesis(n: int, m: int, hidden: tuple[int, ...] = ()) -> nn.Sequential:
+    first, mid = hidden or (m, m * 3 // 2)
+    return nn.Sequential(deconv(n, first), nn.ReLU(), deconv(first, mid), nn.ReLU(),
                          conv(mid, 2 * m, 3, 1))

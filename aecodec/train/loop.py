@@ -67,6 +67,9 @@ def adam(model, names: list[str], opt_state: dict | None, lr: float) -> torch.op
         group = opt_state["param_groups"][0]
         saved = {name: opt_state["state"][i]
                  for name, i in zip(opt_state["names"], group["params"]) if i in opt_state["state"]}
+        # a widened parameter starts afresh: its old moments have the narrower shape
+        saved = {n: st for n, st in saved.items()
+                 if n in named and st["exp_avg"].shape == named[n].shape}
         opt.load_state_dict({
             "state": {i: saved[n] for i, n in enumerate(names) if n in saved},
             "param_groups": [{**group, "params": list(range(len(names)))}]})
@@ -87,6 +90,10 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     blocks = getattr(args, "latent_blocks", None)
     if blocks is not None and blocks != model.config.latent_blocks:
         model = extend(model, latent_blocks=blocks)
+    widen_to = getattr(args, "widen", None)
+    if widen_to and widen_to != model.config.m:
+        from .widen import widen
+        model = widen(model, widen_to)
     return model, opt_state, state
 
 
@@ -149,6 +156,10 @@ def parse_args(argv=None):
                    help="give g_a and g_s this many residual blocks at 1/16 resolution "
                         "(aecodec.nn.transforms); blocks added to a trained model start as "
                         "the identity")
+    p.add_argument("--widen", type=int, default=None, metavar="M",
+                   help="give y this many channels, the new ones as new slices "
+                        "(aecodec.train.widen); the widened model starts computing what the "
+                        "narrower one did")
     p.add_argument("--new-schedule", action="store_true",
                    help="with a .ckpt: keep weights, Adam moments and step count but start a new "
                         "time budget (warm-up and cosine) instead of continuing the old one")

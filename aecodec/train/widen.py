@@ -1,0 +1,95 @@
+"""More latent channels for a trained model, computing what it did (network morphism).
+
+Why: with M=192 the autoencoder itself, quantization left out, tops out at 37.6 dB on Kodak
+at the highest level, the PSNR of keeping the best 192 of 768 linear (PCA) components of
+each 16x16 block (37.7 dB; 256: 42.0, 320: 46.5). The top of the quality range is pressed
+against that ceiling: there each extra 0.3 bpp buys 0.8 dB where bmshj2018's M=320 models
+buy 1.8. CompressAI uses M=320 at its top qualities for the same reason (weights/TRAINING.md,
+session 24).
+
+`widen(model, m)` returns a model with m latent channels, (m - M) / slice more channels of y
+as new slices coded after the old ones (the slice width stays), whose output equals the old
+model's: every weight from a new channel into an old one starts at zero, so the old channels
+compute what they did, and the new ones start small and free for training to use. The new
+channels' entropy parameters start at mean 0 and the smallest scale, so the new symbols,
+all zero at first, cost next to nothing.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from ..model import SCALE_MIN, HyperpriorModel
+
+H_S_OUT = "h_s.4"  # hyper_synthesis' last convolution: the means, then the log-scales
+NEW_Y_SCALE = 0.1  # g_a's new output rows start at this fraction of their default init
+
+
+def widen(model: HyperpriorModel, m: int) -> HyperpriorModel:
+    old = model.config
+    if not old.slices:
+        raise ValueError("widening needs a channel-context model (new channels are new slices)")
+    size = old.m // old.slices
+    if m <= old.m or m % size:
+        raise ValueError(f"M={m} must exceed {old.m} by a multiple of the slice width {size}")
+    # h_s and the latent blocks keep their inner widths (both run at decode time, h_s in
+    # exact arithmetic): only what touches y grows
+    hidden = old.h_s_hidden or (old.m, old.m * 3 // 2)
+    mid = old.latent_block_mid or old.m // 2
+    new = HyperpriorModel(replace(old, m=m, slices=m // size, h_s_hidden=hidden,
+                                  latent_block_mid=mid))
+    old_state = model.state_dict()
+    modules = dict(new.named_modules())
+    with torch.no_grad():
+        for name, p in new.state_dict().items():
+            if name not in old_state:  # networks of the new slices: their own (no-op) init
+                continue
+            o = old_state[name]
+            owner, _, kind = name.rpartition(".")
+            if o.shape == p.shape:
+                p.copy_(o)
+            elif owner == H_S_OUT:
+                _embed_entropy_params(p, o, old.m, m, kind)
+            elif kind in ("log_gain", "log_inv_gain") and owner == "":
+                p[:, : old.m] = o
+                p[:, old.m:] = o.mean(dim=1, keepdim=True)  # a typical step for new channels
+            else:
+                _embed(p, o, transposed=isinstance(modules[owner], nn.ConvTranspose2d),
+                       is_bias=kind == "bias")
+        last = getattr(new.g_a, _last_conv(new.g_a))
+        last.weight[old.m:] *= NEW_Y_SCALE
+        last.bias[old.m:] = 0
+    return new
+
+
+def _embed(p: torch.Tensor, o: torch.Tensor, transposed: bool, is_bias: bool) -> None:
+    """Old tensor `o` into the corner of new `p` (default init elsewhere); the weights from
+    new inputs into old outputs zeroed, so old outputs do not change."""
+    if is_bias:
+        p[: o.shape[0]] = o
+        return
+    out_dim, in_dim = (1, 0) if transposed else (0, 1)
+    old_out, old_in = o.shape[out_dim], o.shape[in_dim]
+    p.narrow(out_dim, 0, old_out).narrow(in_dim, old_in, p.shape[in_dim] - old_in).zero_()
+    p.narrow(out_dim, 0, old_out).narrow(in_dim, 0, old_in).copy_(o)
+
+
+def _embed_entropy_params(p: torch.Tensor, o: torch.Tensor, old_m: int, m: int,
+                          kind: str) -> None:
+    """h_s's output rows are [means of M, log-scales of M]: the old rows move to their place
+    in [means of m, log-scales of m]; new channels get mean 0 and the smallest scale."""
+    p.zero_()
+    if kind == "bias":
+        p[:old_m], p[m: m + old_m] = o[:old_m], o[old_m:]
+        p[m + old_m:] = math.log(SCALE_MIN)
+        return
+    old_in = o.shape[1]
+    p[:old_m, :old_in], p[m: m + old_m, :old_in] = o[:old_m], o[old_m:]
+
+
+def _last_conv(seq: nn.Sequential) -> str:
+    """Name of g_a's last convolution (the one that makes y; latent blocks may follow it)."""
+    return [name for name, mod in seq.named_children() if isinstance(mod, nn.Conv2d)][-1]

@@ -1,0 +1,109 @@
+"""Widening y (aecodec.train.widen): the widened model computes what the narrower one did,
+its new channels are new slices free to learn, and it trains, ships and codes like any model."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import training_images
+from test_latent_blocks import trained_steps
+
+import aecodec
+from aecodec.model import SCALE_MIN, HyperpriorModel, ModelConfig
+from aecodec.train.export import main as export_main
+from aecodec.train.loop import load_checkpoint, main as train_main, save_checkpoint
+from aecodec.train.widen import widen
+
+TINY = ModelConfig(n=8, m=12, slices=3, context_hidden=(8,), lrp_hidden=(8,),
+                   checkerboard_hidden=(4,), latent_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny model with every part (context, residual prediction, checkerboard, a latent
+    block) after a few steps, so that no weight is still at its initial zero."""
+    torch.manual_seed(5)
+    model = HyperpriorModel(TINY)
+    opt = trained_steps(model, steps=3)
+    return model, opt
+
+
+def test_widened_model_computes_what_the_narrow_one_did(trained):
+    model, _ = trained
+    wide = widen(model, 20).eval()
+    model.eval()
+    assert (wide.config.m, wide.config.slices) == (20, 5)
+    # the inner widths that run at decode time stay those of the narrow model
+    assert wide.config.h_s_hidden == (12, 18) and wide.config.latent_block_mid == 6
+    x = torch.rand(1, 3, 64, 128)
+    t = torch.tensor([5.0])
+    with torch.no_grad():
+        gain, inv_gain = model.gains(t)
+        wgain, winv_gain = wide.gains(t)
+        y, wy = model.g_a(x) * gain, wide.g_a(x) * wgain
+        assert torch.allclose(wy[:, :12], y, atol=1e-6)
+        z = torch.round(model.h_a(y))
+        assert torch.equal(torch.round(wide.h_a(wy)), z)
+        mu, log_sigma = model.h_s(z).chunk(2, dim=1)
+        wmu, wlog_sigma = wide.h_s(z).chunk(2, dim=1)
+        assert torch.allclose(wmu[:, :12], mu, atol=1e-6)
+        assert torch.allclose(wlog_sigma[:, :12], log_sigma, atol=1e-6)
+        # new channels: mean 0, the smallest scale, so their zero symbols cost next to nothing
+        assert torch.equal(wmu[:, 12:], torch.zeros_like(wmu[:, 12:]))
+        assert torch.allclose(wlog_sigma[:, 12:], torch.full_like(wlog_sigma[:, 12:],
+                                                                  math.log(SCALE_MIN)))
+        bits, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
+        wbits, wy_hat, wmean = wide.code_y(wy, wmu, wlog_sigma, noise=False)
+        assert torch.allclose(wy_hat[:, :12], y_hat, atol=1e-5)
+        x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)
+        wx_hat = wide.g_s(wide.reconstruct(wy_hat, wmean) * winv_gain)
+        assert torch.allclose(wx_hat, x_hat, atol=1e-5)
+        # the new channels start small: few of their symbols are not zero
+        assert float(wbits - bits) < 0.1 * float(bits)
+        # and they are not dead: g_s will see them once training moves its new weights
+        assert wy[:, 12:].abs().max() > 0
+
+
+def test_widening_refuses_what_it_cannot_do(trained):
+    model, _ = trained
+    with pytest.raises(ValueError, match="multiple of the slice width"):
+        widen(model, 14)
+    with pytest.raises(ValueError, match="must exceed"):
+        widen(model, 12)
+    with pytest.raises(ValueError, match="channel-context"):
+        widen(HyperpriorModel(ModelConfig(n=8, m=12)), 24)
+
+
+def test_config_round_trips_and_old_configs_load():
+    config = widen(HyperpriorModel(TINY), 16).config
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in TINY.to_dict().items() if k not in ("h_s_hidden", "latent_block_mid")}
+    assert ModelConfig.from_dict(old) == TINY
+
+
+def test_widen_flag_trains_exports_and_codes(trained, tmp_path, monkeypatch):
+    model, opt = trained
+    save_checkpoint(tmp_path / "narrow.ckpt", model, opt, {"step": 3})
+    data = training_images(tmp_path / "data")
+    ckpt = train_main(["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "2",
+                       "--crop", "64", "--final-crop", "64", "--max-steps", "4", "--kodak", "",
+                       "--threads", "1", "--resume", str(tmp_path / "narrow.ckpt"),
+                       "--widen", "16"])
+    wide, opt_state, state = load_checkpoint(ckpt)
+    assert wide.config.m == 16 and state["step"] == 4
+    # Adam kept the moments of unchanged parameters; widened ones started afresh
+    group = opt_state["param_groups"][0]
+    steps = {n: float(opt_state["state"][i]["step"]) for n, i in zip(opt_state["names"],
+                                                                    group["params"])}
+    assert steps["g_s.1.beta_raw"] == 4 and steps["g_a.6.weight"] == 1
+
+    export_main([str(ckpt), "--model-id", "tiny-wide", "--out", str(tmp_path / "weights")])
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tmp_path / "weights"))
+    codec = aecodec.Codec("tiny-wide")
+    img = Image.open(data / "img0.png")
+    data_ = codec.compress(img, quality=90)
+    out = codec.decompress(data_)
+    assert out.size == img.size and np.array_equal(np.asarray(codec.decompress(data_)),
+                                                   np.asarray(out))
