@@ -76,6 +76,8 @@ def _run(fn):
         _fail("interrupted", 128 + signal.SIGINT)
     except _Signalled as exc:
         _fail(f"terminated by signal {exc.signum}", 128 + exc.signum)
+    except BrokenPipeError:
+        _reader_gone()
     except MemoryError:
         _fail("out of memory (a smaller --max-pixels refuses such images up front)")
     except OSError as exc:
@@ -88,6 +90,14 @@ def _run(fn):
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+
+
+def _reader_gone():
+    """Standard output's reader went away (`aecodec info x.aec | head -1`): stop quietly
+    with the status of a process ended by SIGPIPE, as Unix tools do. Standard output is
+    pointed at the null device first, so that flushing it at exit does not fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 1)
 
 
 def _limit_options(fn):

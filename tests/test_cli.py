@@ -1,5 +1,9 @@
 """The command line through click's runner: happy paths, one-line errors, safe outputs."""
 import io
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -111,6 +115,22 @@ def test_dash_errors_are_one_line_and_write_nothing(tmp_path):
     r = _invoke(["compress", "-", "-"], b"hello")
     assert r.exit_code == 1 and r.stdout_bytes == b""
     assert "not an image Pillow can read" in r.stderr and r.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="POSIX pipes")
+def test_a_reader_that_goes_away_ends_it_quietly(run, png, tmp_path):
+    """`aecodec info x.aec | head -1`: the reader has gone when the output is written; no
+    error line, the status of a process ended by SIGPIPE."""
+    aec = tmp_path / "x.aec"
+    assert run("compress", png, aec).exit_code == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will read: the first write fails with EPIPE
+    try:
+        r = subprocess.run([sys.executable, "-c", "from aecodec.cli import main; main()", "info",
+                            str(aec)], stdout=write_end, stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write_end)
+    assert r.stderr == b"" and r.returncode == 128 + signal.SIGPIPE
 
 
 def test_file_objects_in_the_api(codec, png):
