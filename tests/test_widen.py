@@ -107,3 +107,23 @@ def test_widen_flag_trains_exports_and_codes(trained, tmp_path, monkeypatch):
     out = codec.decompress(data_)
     assert out.size == img.size and np.array_equal(np.asarray(codec.decompress(data_)),
                                                    np.asarray(out))
+
+
+def test_new_only_training_moves_only_the_new_entries(trained, tmp_path):
+    model, opt = trained
+    save_checkpoint(tmp_path / "narrow.ckpt", model, opt, {"step": 3})
+    data = training_images(tmp_path / "data")
+    ckpt = train_main(["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "2",
+                       "--crop", "64", "--final-crop", "64", "--max-steps", "6", "--kodak", "",
+                       "--threads", "1", "--resume", str(tmp_path / "narrow.ckpt"),
+                       "--widen", "16", "--new-only", "--lr", "1e-2"])
+    trained_wide = load_checkpoint(ckpt)[0].state_dict()
+    start = widen(model, 16).state_dict()
+    g_a_last = trained_wide["g_a.6.weight"]
+    assert torch.equal(g_a_last[:12], start["g_a.6.weight"][:12])  # old rows kept
+    assert not torch.equal(g_a_last[12:], start["g_a.6.weight"][12:])  # new rows trained
+    assert torch.equal(trained_wide["g_s.1.beta_raw"], start["g_s.1.beta_raw"])
+    assert not torch.equal(trained_wide["spatial.nets.3.0.weight"],
+                           start["spatial.nets.3.0.weight"])
+    with pytest.raises(SystemExit):
+        train_main(["--data", str(data), "--out", str(tmp_path / "bad"), "--new-only"])

@@ -92,8 +92,10 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
         model = extend(model, latent_blocks=blocks)
     widen_to = getattr(args, "widen", None)
     if widen_to and widen_to != model.config.m:
-        from .widen import widen
-        model = widen(model, widen_to)
+        from .widen import freeze_old_entries, widen_with_masks
+        model, masks = widen_with_masks(model, widen_to)
+        if getattr(args, "new_only", False):
+            freeze_old_entries(model, masks)
     return model, opt_state, state
 
 
@@ -160,6 +162,9 @@ def parse_args(argv=None):
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "
                         "narrower one did")
+    p.add_argument("--new-only", action="store_true",
+                   help="with --widen: train only the new entries (the narrow model's weights "
+                        "stay), so that the new channels learn to pay before joint training")
     p.add_argument("--new-schedule", action="store_true",
                    help="with a .ckpt: keep weights, Adam moments and step count but start a new "
                         "time budget (warm-up and cosine) instead of continuing the old one")
@@ -191,6 +196,8 @@ def parse_args(argv=None):
         p.error("crop sizes must be multiples of 64 (the model's total stride)")
     if args.accum < 1:
         p.error("--accum must be at least 1")
+    if args.new_only and not args.widen:
+        p.error("--new-only needs --widen")
     return args
 
 

@@ -29,6 +29,12 @@ NEW_Y_SCALE = 0.1  # g_a's new output rows start at this fraction of their defau
 
 
 def widen(model: HyperpriorModel, m: int) -> HyperpriorModel:
+    return widen_with_masks(model, m)[0]
+
+
+def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, dict]:
+    """The widened model and, per parameter, a mask of its new entries (1.0; 0.0 where it
+    holds a weight of the narrow model): what `--new-only` training lets move."""
     old = model.config
     if not old.slices:
         raise ValueError("widening needs a channel-context model (new channels are new slices)")
@@ -43,51 +49,62 @@ def widen(model: HyperpriorModel, m: int) -> HyperpriorModel:
                                   latent_block_mid=mid))
     old_state = model.state_dict()
     modules = dict(new.named_modules())
+    masks = {}
     with torch.no_grad():
-        for name, p in new.state_dict().items():
+        for name, p in new.named_parameters():
+            masks[name] = torch.ones_like(p)
             if name not in old_state:  # networks of the new slices: their own (no-op) init
                 continue
             o = old_state[name]
             owner, _, kind = name.rpartition(".")
             if o.shape == p.shape:
-                p.copy_(o)
+                places = [(..., ...)]
             elif owner == H_S_OUT:
-                _embed_entropy_params(p, o, old.m, m, kind)
+                # rows [means of M, log-scales of M] -> [means of m, log-scales of m]; new
+                # channels get mean 0 and the smallest scale
+                places = [(slice(0, old.m), slice(0, old.m)), (slice(m, m + old.m), slice(old.m, None))]
+                p.zero_()
+                if kind == "bias":
+                    p[m + old.m:] = math.log(SCALE_MIN)
             elif kind in ("log_gain", "log_inv_gain") and owner == "":
-                p[:, : old.m] = o
-                p[:, old.m:] = o.mean(dim=1, keepdim=True)  # a typical step for new channels
+                places = [((slice(None), slice(0, old.m)), ...)]
+                p[:] = o.mean(dim=1, keepdim=True)  # a typical step for the new channels
             else:
-                _embed(p, o, transposed=isinstance(modules[owner], nn.ConvTranspose2d),
-                       is_bias=kind == "bias")
+                places = [_corner(p, o, isinstance(modules[owner], nn.ConvTranspose2d),
+                                  kind == "bias")]
+            for new_at, old_at in places:
+                if owner == H_S_OUT and kind == "weight":  # the old inputs only
+                    new_at, old_at = (new_at, slice(0, o.shape[1])), (old_at, ...)
+                p[new_at] = o[old_at]
+                masks[name][new_at] = 0
         last = getattr(new.g_a, _last_conv(new.g_a))
         last.weight[old.m:] *= NEW_Y_SCALE
         last.bias[old.m:] = 0
-    return new
+    return new, masks
 
 
-def _embed(p: torch.Tensor, o: torch.Tensor, transposed: bool, is_bias: bool) -> None:
-    """Old tensor `o` into the corner of new `p` (default init elsewhere); the weights from
-    new inputs into old outputs zeroed, so old outputs do not change."""
+def freeze_old_entries(model: HyperpriorModel, masks: dict) -> None:
+    """Only the new entries train: parameters wholly of the narrow model stop needing
+    gradients, and the gradients of widened ones are masked (a fresh Adam never moves an
+    entry whose gradient is always zero)."""
+    for name, p in model.named_parameters():
+        mask = masks[name]
+        if not mask.any():
+            p.requires_grad_(False)
+        elif not mask.all():
+            p.register_hook(lambda grad, mask=mask: grad * mask)
+
+
+def _corner(p: torch.Tensor, o: torch.Tensor, transposed: bool, is_bias: bool) -> tuple:
+    """Where old tensor `o` goes in new `p`: its corner. The weights from new inputs into
+    old outputs are zeroed, so old outputs do not change; the rest keeps its default init."""
     if is_bias:
-        p[: o.shape[0]] = o
-        return
+        return (slice(0, o.shape[0]), ...)
     out_dim, in_dim = (1, 0) if transposed else (0, 1)
-    old_out, old_in = o.shape[out_dim], o.shape[in_dim]
-    p.narrow(out_dim, 0, old_out).narrow(in_dim, old_in, p.shape[in_dim] - old_in).zero_()
-    p.narrow(out_dim, 0, old_out).narrow(in_dim, 0, old_in).copy_(o)
-
-
-def _embed_entropy_params(p: torch.Tensor, o: torch.Tensor, old_m: int, m: int,
-                          kind: str) -> None:
-    """h_s's output rows are [means of M, log-scales of M]: the old rows move to their place
-    in [means of m, log-scales of m]; new channels get mean 0 and the smallest scale."""
-    p.zero_()
-    if kind == "bias":
-        p[:old_m], p[m: m + old_m] = o[:old_m], o[old_m:]
-        p[m + old_m:] = math.log(SCALE_MIN)
-        return
-    old_in = o.shape[1]
-    p[:old_m, :old_in], p[m: m + old_m, :old_in] = o[:old_m], o[old_m:]
+    p.narrow(out_dim, 0, o.shape[out_dim]).zero_()
+    at = [slice(None)] * p.dim()
+    at[out_dim], at[in_dim] = slice(0, o.shape[out_dim]), slice(0, o.shape[in_dim])
+    return (tuple(at), ...)
 
 
 def _last_conv(seq: nn.Sequential) -> str:
