@@ -159,8 +159,10 @@ class HyperpriorModel(nn.Module):
         return torch.exp(self._interp(log_lam.view(-1, 1), t).squeeze(-1))
 
     # -- training -----------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, t: torch.Tensor, autocast: bool = False) -> dict:
-        """x in [0, 1] (B, 3, H, W), t (B,) levels. Returns x_hat and bits per sample."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor, autocast: bool = False,
+                rate_slices: int | None = None) -> dict:
+        """x in [0, 1] (B, 3, H, W), t (B,) levels. Returns x_hat and bits per sample (of the
+        first `rate_slices` slices of y only, when given: aecodec.train.widen)."""
         gain, inv_gain = self.gains(t)
         device = x.device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
@@ -172,7 +174,7 @@ class HyperpriorModel(nn.Module):
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             params = self.h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
-        bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma)
+        bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, rate_slices=rate_slices)
         y_hat = self.reconstruct(y_hat, mean)
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             x_hat = self.g_s(y_hat * inv_gain)
@@ -188,7 +190,7 @@ class HyperpriorModel(nn.Module):
         return y_hat if self.lrp is None else self.lrp(y_hat, mean)
 
     def code_y(self, y: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor,
-               noise: bool = True, quantize=round_ste):
+               noise: bool = True, quantize=round_ste, rate_slices: int | None = None):
         """Bits per sample of y under the hyperprior's (mu, log_sigma), refined slice by slice
         by the channel context when there is one (and inside each slice by the checkerboard
         context when there is one), y_hat (quantized around the mean) and the
@@ -209,7 +211,9 @@ class HyperpriorModel(nn.Module):
                         k, quantize(y[:, part] - mean_k), mean_k, scale_k)
             y_hat_k = quantize(y[:, part] - mean_k) + mean_k
             at = y_rate[:, part] if noise else y_hat_k
-            bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(dim=(1, 2, 3))
+            if rate_slices is None or k < rate_slices:
+                bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(
+                    dim=(1, 2, 3))
             decoded.append(y_hat_k)
             means.append(mean_k)
         return bits, torch.cat(decoded, dim=1), torch.cat(means, dim=1)

@@ -165,6 +165,12 @@ def parse_args(argv=None):
     p.add_argument("--new-only", action="store_true",
                    help="with --widen: train only the new entries (the narrow model's weights "
                         "stay), so that the new channels learn to pay before joint training")
+    p.add_argument("--rate-slices", type=int, default=None, metavar="K",
+                   help="count the rate of the first K slices of y only (for the first "
+                        "--rate-free-frac of the budget): new slices of a widened model first "
+                        "learn what they can add, free")
+    p.add_argument("--rate-free-frac", type=float, default=1.0,
+                   help="share of the budget during which --rate-slices applies")
     p.add_argument("--new-schedule", action="store_true",
                    help="with a .ckpt: keep weights, Adam moments and step count but start a new "
                         "time budget (warm-up and cosine) instead of continuing the old one")
@@ -245,7 +251,8 @@ def main(argv=None) -> Path:
             x = torch.from_numpy(sampler.batch(batch, crop)).to(device).float().div_(255)
             x = x.contiguous(memory_format=torch.channels_last)
             t = torch.rand(batch, device=device) * (levels - 1)
-            res = model(x, t, autocast=autocast)
+            res = model(x, t, autocast=autocast,
+                        rate_slices=args.rate_slices if frac < args.rate_free_frac else None)
             mse = (res["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
             bpp = res["bits"] / (crop * crop)
             loss = (model.lambdas(t) * 255**2 * mse + bpp).mean()

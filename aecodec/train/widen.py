@@ -11,21 +11,21 @@ session 24).
 as new slices coded after the old ones (the slice width stays), whose output equals the old
 model's: every weight from a new channel into an old one starts at zero, so the old channels
 compute what they did, and the new ones start small and free for training to use. The new
-channels' entropy parameters start at mean 0 and the smallest scale, so the new symbols,
-all zero at first, cost next to nothing.
+channels start as large as the old ones (symbols rounded to zero would pass no gradient to
+g_s, and the new channels would never come alive), with mean 0 and the old channels' typical
+scale; until g_s learns to use them they cost bits for nothing, which `--new-only` training
+makes short.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import torch
 from torch import nn
 
-from ..model import SCALE_MIN, HyperpriorModel
+from ..model import HyperpriorModel
 
 H_S_OUT = "h_s.4"  # hyper_synthesis' last convolution: the means, then the log-scales
-NEW_Y_SCALE = 0.1  # g_a's new output rows start at this fraction of their default init
 
 
 def widen(model: HyperpriorModel, m: int) -> HyperpriorModel:
@@ -61,11 +61,11 @@ def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, d
                 places = [(..., ...)]
             elif owner == H_S_OUT:
                 # rows [means of M, log-scales of M] -> [means of m, log-scales of m]; new
-                # channels get mean 0 and the smallest scale
+                # channels get mean 0 and the old channels' typical scale
                 places = [(slice(0, old.m), slice(0, old.m)), (slice(m, m + old.m), slice(old.m, None))]
                 p.zero_()
                 if kind == "bias":
-                    p[m + old.m:] = math.log(SCALE_MIN)
+                    p[m + old.m:] = o[old.m:].mean()
             elif kind in ("log_gain", "log_inv_gain") and owner == "":
                 places = [((slice(None), slice(0, old.m)), ...)]
                 p[:] = o.mean(dim=1, keepdim=True)  # a typical step for the new channels
@@ -77,8 +77,11 @@ def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, d
                     new_at, old_at = (new_at, slice(0, o.shape[1])), (old_at, ...)
                 p[new_at] = o[old_at]
                 masks[name][new_at] = 0
+        # g_a's new rows: random directions with the trained rows' typical norm, so that the
+        # new channels' symbols are not all rounded to zero (where no gradient reaches g_s)
         last = getattr(new.g_a, _last_conv(new.g_a))
-        last.weight[old.m:] *= NEW_Y_SCALE
+        w = last.weight
+        w[old.m:] *= w[: old.m].flatten(1).norm(dim=1).mean() / w[old.m:].flatten(1).norm(dim=1, keepdim=True)[..., None, None]
         last.bias[old.m:] = 0
     return new, masks
 
