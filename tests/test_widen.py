@@ -79,14 +79,21 @@ def test_config_round_trips_and_old_configs_load():
     assert ModelConfig.from_dict(old) == TINY
 
 
-def test_widen_flag_trains_exports_and_codes(trained, tmp_path, monkeypatch):
+def widen_by_flag(trained, tmp_path, *options: str):
+    """Training data and the checkpoint of `python -m aecodec.train --widen 16` run from the
+    tiny model's checkpoint (3 steps) to step 4."""
     model, opt = trained
     save_checkpoint(tmp_path / "narrow.ckpt", model, opt, {"step": 3})
     data = training_images(tmp_path / "data")
-    ckpt = train_main(["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "2",
-                       "--crop", "64", "--final-crop", "64", "--max-steps", "4", "--kodak", "",
-                       "--threads", "1", "--resume", str(tmp_path / "narrow.ckpt"),
-                       "--widen", "16"])
+    return data, train_main(["--data", str(data), "--out", str(tmp_path / "run"),
+                             "--batch", "2", "--crop", "64", "--final-crop", "64",
+                             "--max-steps", "4", "--kodak", "", "--threads", "1",
+                             "--resume", str(tmp_path / "narrow.ckpt"), "--widen", "16",
+                             *options])
+
+
+def test_widen_flag_trains_exports_and_codes(trained, tmp_path, monkeypatch):
+    data, ckpt = widen_by_flag(trained, tmp_path)
     wide, opt_state, state = load_checkpoint(ckpt)
     assert wide.config.m == 16 and state["step"] == 4
     # Adam kept the moments of unchanged parameters; widened ones started afresh
@@ -106,15 +113,9 @@ def test_widen_flag_trains_exports_and_codes(trained, tmp_path, monkeypatch):
 
 
 def test_new_only_training_moves_only_the_new_entries(trained, tmp_path):
-    model, opt = trained
-    save_checkpoint(tmp_path / "narrow.ckpt", model, opt, {"step": 3})
-    data = training_images(tmp_path / "data")
-    ckpt = train_main(["--data", str(data), "--out", str(tmp_path / "run"), "--batch", "2",
-                       "--crop", "64", "--final-crop", "64", "--max-steps", "6", "--kodak", "",
-                       "--threads", "1", "--resume", str(tmp_path / "narrow.ckpt"),
-                       "--widen", "16", "--new-only", "--lr", "1e-2"])
+    data, ckpt = widen_by_flag(trained, tmp_path, "--new-only", "--lr", "1e-2")
     trained_wide = load_checkpoint(ckpt)[0].state_dict()
-    start = widen(model, 16).state_dict()
+    start = widen(trained[0], 16).state_dict()
     g_a_last = trained_wide["g_a.6.weight"]
     assert torch.equal(g_a_last[:12], start["g_a.6.weight"][:12])  # old rows kept
     assert not torch.equal(g_a_last[12:], start["g_a.6.weight"][12:])  # new rows trained
