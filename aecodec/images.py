@@ -1,9 +1,11 @@
 """What the codec accepts as an image, and how each mode maps to the planes it codes.
 
 The network codes 8-bit RGB. Grayscale is coded as RGB with equal channels and comes back
-as grayscale; alpha is kept losslessly in its own chunk (never dropped silently). Modes
-that cannot be represented faithfully in 8 bits per channel are refused with a clear error
-instead of being quietly converted.
+as grayscale; alpha is kept losslessly in its own chunk (never dropped silently). 16-bit
+images are scaled to 8 bits (0..65535 onto 0..255, rounded), with an InputWarning: a lossy
+8-bit codec loses far more than that, and Pillow's own conversion would clip instead of
+scale. 32-bit integer and float images, whose range is anyone's guess, are refused with a
+clear error instead of being quietly converted.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ from .tiling import Box
 # Pillow modes converted losslessly (or by Pillow's standard rule) to a coded mode.
 _CONVERT = {"1": "L", "P": None, "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB",
             "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
-_REFUSE = {"I": "32-bit integer", "F": "32-bit float", "I;16": "16-bit", "I;16B": "16-bit",
-           "I;16L": "16-bit", "I;16N": "16-bit"}
+_REFUSE = {"I": "32-bit integer", "F": "32-bit float"}
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
 
 
 def open_image(image) -> Image.Image:
@@ -60,9 +62,18 @@ def warn_if_animated(img: Image.Image, name: str = "the image") -> None:
                       stacklevel=3)
 
 
+def to_8_bits(a: np.ndarray, what: str) -> np.ndarray:
+    """16-bit samples scaled to 8 bits (65535 -> 255, rounded to nearest), with a warning."""
+    warnings.warn(f"{what} reduced to 8 bits per channel (aecodec codes 8)", InputWarning,
+                  stacklevel=4)
+    return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _from_array(a: np.ndarray) -> Image.Image:
+    if a.dtype == np.uint16:
+        a = to_8_bits(a, "16-bit array")
     if a.dtype != np.uint8:
-        raise InputError(f"numpy images must be uint8, got {a.dtype} (16-bit and float input is "
+        raise InputError(f"numpy images must be uint8 or uint16, got {a.dtype} (float input is "
                          "not supported: scale to 0..255 and convert to uint8 first)")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
@@ -84,7 +95,11 @@ def split_planes(img: Image.Image) -> tuple[str, np.ndarray, np.ndarray | None]:
     mode = img.mode
     if mode in _REFUSE:
         raise InputError(f"{_REFUSE[mode]} images (mode {mode}) are not supported: aecodec codes "
-                         "8 bits per channel; convert to 'L' or 'RGB' first")
+                         "8 bits per channel; scale to 0..255 first (Pillow's convert('L') "
+                         "clips instead of scaling)")
+    if mode in _SIXTEEN_BIT:
+        img, mode = Image.fromarray(to_8_bits(np.asarray(img), f"16-bit image (mode {mode})"),
+                                    "L"), "L"
     if mode in _CONVERT:
         target = _CONVERT[mode]
         if target is None:  # palette: keep transparency if it has any

@@ -81,7 +81,7 @@ def test_path_input_and_output(codec, small, tmp_path):
 
 
 @pytest.mark.parametrize("bad", [
-    np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 3), np.uint16), np.zeros((4, 4, 5), np.uint8),
+    np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 3), np.int32), np.zeros((4, 4, 5), np.uint8),
     np.zeros((4, 4), np.float32), 12345,
 ])
 def test_bad_encoder_input(codec, bad):
@@ -89,10 +89,26 @@ def test_bad_encoder_input(codec, bad):
         codec.compress(bad)
 
 
-@pytest.mark.parametrize("mode", ["I;16", "I", "F"])
-def test_high_bit_depth_refused(codec, mode):
-    with pytest.raises(aecodec.InputError, match="not supported"):
+@pytest.mark.parametrize("mode", ["I", "F"])
+def test_32_bit_images_refused(codec, mode):
+    with pytest.raises(aecodec.InputError, match="not supported.*clips instead of scaling"):
         codec.compress(Image.new(mode, (8, 8)))
+
+
+def test_16_bit_images_are_scaled_to_8_bits(codec):
+    """A 16-bit grayscale image (and a uint16 array) is coded as its 8-bit scaling, with a
+    warning; Pillow's convert('L') would have clipped it to white."""
+    ramp = np.add.outer(np.arange(64), np.arange(96)).astype(np.float64) / 158
+    wide = np.rint(ramp * 65535).astype(np.uint16)
+    eight = np.rint(ramp * 255)
+    with pytest.warns(aecodec.InputWarning, match="16-bit image.*reduced to 8 bits"):
+        data = codec.compress(Image.fromarray(wide), quality=90)
+    back = codec.decompress(data)
+    assert back.mode == "L" and np.abs(np.asarray(back) - eight).mean() < 2
+    with pytest.warns(aecodec.InputWarning, match="16-bit array"):
+        data = codec.compress(np.repeat(wide[:, :, None], 3, axis=2), quality=90)
+    back = np.asarray(codec.decompress(data), dtype=np.float64)
+    assert back.shape == (64, 96, 3) and np.abs(back - eight[:, :, None]).mean() < 2
 
 
 def test_bad_paths(codec, tmp_path):
