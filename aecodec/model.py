@@ -63,6 +63,16 @@ class ModelConfig:
     def levels(self) -> int:
         return len(self.lambdas)
 
+    @property
+    def block_width(self) -> int:
+        """Channels inside each latent block."""
+        return self.latent_block_mid or self.m // 2
+
+    @property
+    def h_s_widths(self) -> tuple[int, ...]:
+        """Output widths of h_s's two transposed convolutions."""
+        return self.h_s_hidden or (self.m, self.m * 3 // 2)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["lambdas"] = list(self.lambdas)
@@ -123,10 +133,10 @@ class HyperpriorModel(nn.Module):
         super().__init__()
         self.config = config
         n, m, q = config.n, config.m, config.levels
-        self.g_a = analysis(n, m, config.latent_blocks, config.latent_block_mid)
-        self.g_s = synthesis(n, m, config.latent_blocks, config.latent_block_mid)
+        self.g_a = analysis(n, m, config.latent_blocks, config.block_width)
+        self.g_s = synthesis(n, m, config.latent_blocks, config.block_width)
         self.h_a = hyper_analysis(n, m)
-        self.h_s = hyper_synthesis(n, m, config.h_s_hidden)
+        self.h_s = hyper_synthesis(n, m, config.h_s_widths)
         self.z_density = FactorizedDensity(n)
         self.context = ChannelContext(m, config.slices, config.context_hidden) \
             if config.slices else None

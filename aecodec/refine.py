@@ -166,7 +166,8 @@ def refine(lm, rgb: np.ndarray, features: torch.Tensor, level: float, steps: int
     """Refined y (M, ph/16, pw/16, after the gain) and z (N, ph/64, pw/64), both float on
     the CPU, of an image `rgb` (H, W, 3 uint8) whose g_a output before the gain is
     `features`, to be coded in tiles of `tile` pixels (0: untiled): `steps` steps of Adam at
-    rate `lr` (an effort's, aecodec.efforts), run on `device`. Blocks are refined in raster order, each with its neighbours as they stand."""
+    rate `lr` (an effort's, aecodec.efforts), run on `device`. Blocks are refined in raster
+    order, each with its neighbours as they stand."""
     net = surrogate(lm, device)
     h, w = rgb.shape[:2]
     t = torch.tensor([float(level)], device=device)

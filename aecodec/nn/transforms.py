@@ -59,13 +59,12 @@ class SubpixelDeconv(nn.ConvTranspose2d):
 
 
 class ResidualBottleneck(nn.Module):
-    """x + 1x1(ReLU(3x3(ReLU(1x1(x))))) with `mid` channels inside (default half); the last
-    layer starts at zero, so a new block is the identity. Widens the receptive field by one
-    sample."""
+    """x + 1x1(ReLU(3x3(ReLU(1x1(x))))) with `mid` channels inside (ModelConfig.block_width);
+    the last layer starts at zero, so a new block is the identity. Widens the receptive field
+    by one sample."""
 
-    def __init__(self, channels: int, mid: int = 0):
+    def __init__(self, channels: int, mid: int):
         super().__init__()
-        mid = mid or channels // 2
         self.body = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.ReLU(),
                                   nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(),
                                   nn.Conv2d(mid, channels, 1))
@@ -92,13 +91,13 @@ def _numbered(layers: list[nn.Module], blocks: list[nn.Module],
     return nn.Sequential(OrderedDict(res + named if blocks_first else named + res))
 
 
-def analysis(n: int, m: int, blocks: int = 0, block_mid: int = 0) -> nn.Sequential:
+def analysis(n: int, m: int, blocks: int, block_mid: int) -> nn.Sequential:
     layers = [conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)]
     return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
                      blocks_first=False)
 
 
-def synthesis(n: int, m: int, blocks: int = 0, block_mid: int = 0) -> nn.Sequential:
+def synthesis(n: int, m: int, blocks: int, block_mid: int) -> nn.Sequential:
     layers = [deconv(m, n), GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
               deconv(n, n), GDN(n, inverse=True), SubpixelDeconv(n, 3)]
     return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
@@ -109,7 +108,7 @@ def hyper_analysis(n: int, m: int) -> nn.Sequential:
     return nn.Sequential(conv(m, n, 3, 1), nn.ReLU(), conv(n, n), nn.ReLU(), conv(n, n))
 
 
-def hyper_synthesis(n: int, m: int, hidden: tuple[int, ...] = ()) -> nn.Sequential:
-    first, mid = hidden or (m, m * 3 // 2)
+def hyper_synthesis(n: int, m: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    first, mid = hidden
     return nn.Sequential(deconv(n, first), nn.ReLU(), deconv(first, mid), nn.ReLU(),
                          conv(mid, 2 * m, 3, 1))

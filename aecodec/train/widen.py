@@ -1,20 +1,19 @@
 """More latent channels for a trained model, computing what it did (network morphism).
 
-Why: with M=192 the autoencoder itself, quantization left out, tops out at 37.6 dB on Kodak
-at the highest level, the PSNR of keeping the best 192 of 768 linear (PCA) components of
-each 16x16 block (37.7 dB; 256: 42.0, 320: 46.5). The top of the quality range is pressed
-against that ceiling: there each extra 0.3 bpp buys 0.8 dB where bmshj2018's M=320 models
-buy 1.8. CompressAI uses M=320 at its top qualities for the same reason (weights/TRAINING.md,
-session 24).
+Why it was built: unquantized, cc-v16's autoencoder tops out at 37.65 dB on Kodak at its
+highest level, the PSNR of keeping the best 192 of 768 linear (PCA) components of each 16x16
+block (37.71 dB; 320: 46.46), and at the top of the range our curve climbs far slower than
+bmshj2018's M=320 models. Measured in session 24 (weights/TRAINING.md): it does not pay for
+cc-v16 on a CPU; the new channels give their symbols back to zero once their rate counts.
 
 `widen(model, m)` returns a model with m latent channels, (m - M) / slice more channels of y
 as new slices coded after the old ones (the slice width stays), whose output equals the old
 model's: every weight from a new channel into an old one starts at zero, so the old channels
-compute what they did, and the new ones start small and free for training to use. The new
-channels start as large as the old ones (symbols rounded to zero would pass no gradient to
-g_s, and the new channels would never come alive), with mean 0 and the old channels' typical
-scale; until g_s learns to use them they cost bits for nothing, which `--new-only` training
-makes short.
+compute what they did. h_s and the latent blocks keep their inner widths (both run at decode
+time, h_s in exact arithmetic): only what touches y grows. The new channels start as large
+as the old ones (symbols rounded to zero would pass no gradient to g_s, and the new channels
+would never come alive), with mean 0 and the old channels' typical scale; until g_s learns to
+use them they cost bits for nothing, which `--new-only` and `--rate-slices` training shorten.
 """
 from __future__ import annotations
 
@@ -41,12 +40,8 @@ def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, d
     size = old.m // old.slices
     if m <= old.m or m % size:
         raise ValueError(f"M={m} must exceed {old.m} by a multiple of the slice width {size}")
-    # h_s and the latent blocks keep their inner widths (both run at decode time, h_s in
-    # exact arithmetic): only what touches y grows
-    hidden = old.h_s_hidden or (old.m, old.m * 3 // 2)
-    mid = old.latent_block_mid or old.m // 2
-    new = HyperpriorModel(replace(old, m=m, slices=m // size, h_s_hidden=hidden,
-                                  latent_block_mid=mid))
+    new = HyperpriorModel(replace(old, m=m, slices=m // size, h_s_hidden=old.h_s_widths,
+                                  latent_block_mid=old.block_width))
     old_state = model.state_dict()
     modules = dict(new.named_modules())
     masks = {}
@@ -58,30 +53,27 @@ def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, d
             o = old_state[name]
             owner, _, kind = name.rpartition(".")
             if o.shape == p.shape:
-                places = [(..., ...)]
+                places = [(..., o)]
             elif owner == H_S_OUT:
-                # rows [means of M, log-scales of M] -> [means of m, log-scales of m]; new
-                # channels get mean 0 and the old channels' typical scale
-                places = [(slice(0, old.m), slice(0, old.m)), (slice(m, m + old.m), slice(old.m, None))]
+                # rows [means of M, log-scales of M] -> [means of m, log-scales of m] (its
+                # input width is kept); new channels get mean 0 and the old typical scale
                 p.zero_()
                 if kind == "bias":
                     p[m + old.m:] = o[old.m:].mean()
+                places = [(slice(0, old.m), o[: old.m]), (slice(m, m + old.m), o[old.m:])]
             elif kind in ("log_gain", "log_inv_gain") and owner == "":
-                places = [((slice(None), slice(0, old.m)), ...)]
                 p[:] = o.mean(dim=1, keepdim=True)  # a typical step for the new channels
+                places = [((slice(None), slice(0, old.m)), o)]
             else:
-                places = [_corner(p, o, isinstance(modules[owner], nn.ConvTranspose2d),
-                                  kind == "bias")]
-            for new_at, old_at in places:
-                if owner == H_S_OUT and kind == "weight":  # the old inputs only
-                    new_at, old_at = (new_at, slice(0, o.shape[1])), (old_at, ...)
-                p[new_at] = o[old_at]
-                masks[name][new_at] = 0
+                places = [(_corner(p, o, isinstance(modules[owner], nn.ConvTranspose2d)), o)]
+            for at, value in places:
+                p[at] = value
+                masks[name][at] = 0
         # g_a's new rows: random directions with the trained rows' typical norm, so that the
         # new channels' symbols are not all rounded to zero (where no gradient reaches g_s)
         last = getattr(new.g_a, _last_conv(new.g_a))
-        w = last.weight
-        w[old.m:] *= w[: old.m].flatten(1).norm(dim=1).mean() / w[old.m:].flatten(1).norm(dim=1, keepdim=True)[..., None, None]
+        norms = last.weight.flatten(1).norm(dim=1)
+        last.weight[old.m:] *= (norms[: old.m].mean() / norms[old.m:])[:, None, None, None]
         last.bias[old.m:] = 0
     return new, masks
 
@@ -98,16 +90,16 @@ def freeze_old_entries(model: HyperpriorModel, masks: dict) -> None:
             p.register_hook(lambda grad, mask=mask: grad * mask)
 
 
-def _corner(p: torch.Tensor, o: torch.Tensor, transposed: bool, is_bias: bool) -> tuple:
+def _corner(p: torch.Tensor, o: torch.Tensor, transposed: bool) -> tuple:
     """Where old tensor `o` goes in new `p`: its corner. The weights from new inputs into
     old outputs are zeroed, so old outputs do not change; the rest keeps its default init."""
-    if is_bias:
-        return (slice(0, o.shape[0]), ...)
+    if o.dim() == 1:  # a bias
+        return (slice(0, o.shape[0]),)
     out_dim, in_dim = (1, 0) if transposed else (0, 1)
     p.narrow(out_dim, 0, o.shape[out_dim]).zero_()
     at = [slice(None)] * p.dim()
     at[out_dim], at[in_dim] = slice(0, o.shape[out_dim]), slice(0, o.shape[in_dim])
-    return (tuple(at), ...)
+    return tuple(at)
 
 
 def _last_conv(seq: nn.Sequential) -> str:
