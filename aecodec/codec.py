@@ -200,7 +200,8 @@ class Codec:
         g_a = self._net(self.model).g_a
         pw, ph = tiling.padded_size(w, h)
         features = None
-        for core, outer in tiling.windows(w, h, self.model.config.latent_blocks):
+        config = self.model.config
+        for core, outer in tiling.windows(w, h, config.latent_blocks, config.encoder_blocks):
             x = torch.from_numpy(padded_window(rgb, outer)).permute(2, 0, 1)[None]
             y = g_a(x.to(self.device).float().div_(255))[0]
             if features is None:

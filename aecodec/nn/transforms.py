@@ -91,10 +91,27 @@ def _numbered(layers: list[nn.Module], blocks: list[nn.Module],
     return nn.Sequential(OrderedDict(res + named if blocks_first else named + res))
 
 
-def analysis(n: int, m: int, blocks: int, block_mid: int) -> nn.Sequential:
+ENCODER_PREFIXES = ("enc4_", "enc8_")  # g_a's blocks at 1/4 and 1/8 resolution
+
+
+def analysis(n: int, m: int, blocks: int, block_mid: int, encoder_blocks: int = 0) -> nn.Sequential:
+    """g_a; with `encoder_blocks` > 0, that many residual blocks (N/2 inside) after its GDNs
+    at 1/4 and at 1/8 resolution: capacity only the encoder pays for, where the encode-speed
+    bar has room and the decode bar has none. Named apart (enc4_0, enc8_0, ...) so that the
+    numbered layers keep their names."""
     layers = [conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)]
-    return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
-                     blocks_first=False)
+    seq = _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
+                    blocks_first=False)
+    if not encoder_blocks:
+        return seq
+    after = {"3": ENCODER_PREFIXES[0], "5": ENCODER_PREFIXES[1]}  # the GDNs at 1/4 and 1/8
+    named = []
+    for name, module in seq.named_children():
+        named.append((name, module))
+        if name in after:
+            named += [(f"{after[name]}{i}", ResidualBottleneck(n, n // 2))
+                      for i in range(encoder_blocks)]
+    return nn.Sequential(OrderedDict(named))
 
 
 def synthesis(n: int, m: int, blocks: int, block_mid: int) -> nn.Sequential:

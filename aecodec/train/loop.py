@@ -90,6 +90,9 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     blocks = getattr(args, "latent_blocks", None)
     if blocks is not None and blocks != model.config.latent_blocks:
         model = extend(model, latent_blocks=blocks)
+    enc_blocks = getattr(args, "encoder_blocks", None)
+    if enc_blocks is not None and enc_blocks != model.config.encoder_blocks:
+        model = extend(model, encoder_blocks=enc_blocks)
     widen_to = getattr(args, "widen", None)
     if widen_to and widen_to != model.config.m:
         from .widen import freeze_old_entries, widen_with_masks
@@ -158,6 +161,10 @@ def parse_args(argv=None):
                    help="give g_a and g_s this many residual blocks at 1/16 resolution "
                         "(aecodec.nn.transforms); blocks added to a trained model start as "
                         "the identity")
+    p.add_argument("--encoder-blocks", type=int, default=None,
+                   help="give g_a this many residual blocks at 1/4 and as many at 1/8 "
+                        "resolution (the decoder does not run them); added to a trained "
+                        "model they start as the identity")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "
