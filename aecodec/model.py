@@ -88,7 +88,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / h_s_hidden are absent from the configs of older weights
+        # latent_block_mid / encoder_blocks / h_s_hidden are absent from the configs of older
+        # weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),

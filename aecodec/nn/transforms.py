@@ -84,14 +84,15 @@ def is_latent_block(name: str) -> bool:
                for part in name.split("."))
 
 
-def _numbered(layers: list[nn.Module], blocks: list[nn.Module],
-              blocks_first: bool) -> nn.Sequential:
-    named = [(str(i), layer) for i, layer in enumerate(layers)]
+def _numbered(layers: list[nn.Module], blocks: list[nn.Module], blocks_first: bool,
+              inserted: dict[int, list[tuple[str, nn.Module]]] | None = None) -> nn.Sequential:
+    """The layers named by their index, the latent blocks res0, res1, ... before or after
+    them, and `inserted` modules (under their own names) right after the layer of that index."""
+    named = []
+    for i, layer in enumerate(layers):
+        named += [(str(i), layer), *(inserted or {}).get(i, [])]
     res = [(f"{BLOCK_PREFIX}{i}", block) for i, block in enumerate(blocks)]
     return nn.Sequential(OrderedDict(res + named if blocks_first else named + res))
-
-
-ENCODER_PREFIXES = ("enc4_", "enc8_")  # g_a's blocks at 1/4 and 1/8 resolution
 
 
 def analysis(n: int, m: int, blocks: int, block_mid: int, encoder_blocks: int = 0) -> nn.Sequential:
@@ -100,18 +101,11 @@ def analysis(n: int, m: int, blocks: int, block_mid: int, encoder_blocks: int = 
     bar has room and the decode bar has none. Named apart (enc4_0, enc8_0, ...) so that the
     numbered layers keep their names."""
     layers = [conv(3, n), GDN(n), conv(n, n), GDN(n), conv(n, n), GDN(n), conv(n, m)]
-    seq = _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
-                    blocks_first=False)
-    if not encoder_blocks:
-        return seq
-    after = {"3": ENCODER_PREFIXES[0], "5": ENCODER_PREFIXES[1]}  # the GDNs at 1/4 and 1/8
-    named = []
-    for name, module in seq.named_children():
-        named.append((name, module))
-        if name in after:
-            named += [(f"{after[name]}{i}", ResidualBottleneck(n, n // 2))
-                      for i in range(encoder_blocks)]
-    return nn.Sequential(OrderedDict(named))
+    inserted = {after: [(f"{prefix}{i}", ResidualBottleneck(n, n // 2))
+                        for i in range(encoder_blocks)]
+                for after, prefix in ((3, "enc4_"), (5, "enc8_"))}  # the GDNs at 1/4, 1/8
+    return _numbered(layers, [ResidualBottleneck(m, block_mid) for _ in range(blocks)],
+                     blocks_first=False, inserted=inserted)
 
 
 def synthesis(n: int, m: int, blocks: int, block_mid: int) -> nn.Sequential:

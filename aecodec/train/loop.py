@@ -87,12 +87,10 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     # modules added to a trained model start as no-ops; Adam keeps the rest's moments
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
-    blocks = getattr(args, "latent_blocks", None)
-    if blocks is not None and blocks != model.config.latent_blocks:
-        model = extend(model, latent_blocks=blocks)
-    enc_blocks = getattr(args, "encoder_blocks", None)
-    if enc_blocks is not None and enc_blocks != model.config.encoder_blocks:
-        model = extend(model, encoder_blocks=enc_blocks)
+    for field in ("latent_blocks", "encoder_blocks"):
+        count = getattr(args, field, None)
+        if count is not None and count != getattr(model.config, field):
+            model = extend(model, **{field: count})
     widen_to = getattr(args, "widen", None)
     if widen_to and widen_to != model.config.m:
         from .widen import freeze_old_entries, widen_with_masks
