@@ -413,10 +413,12 @@ class Codec:
     def _synthesize(self, f, lm, want: Box) -> np.ndarray:
         """The 8-bit RGB pixels of `want` as g_s makes them, window by window."""
         hd = f.header
-        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, lm.config.latent_blocks)
+        config = lm.config
+        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, config.latent_blocks,
+                                                   decoder_blocks=config.decoder_blocks)
                 if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
-        level = quality_to_level(hd.quality, lm.config.levels)
+        level = quality_to_level(hd.quality, config.levels)
         _, inv_gain = lm.net.gains(torch.tensor([level]))
         inv_gain = inv_gain.to(self.device)
         g_s = self._net(lm).g_s

@@ -51,6 +51,9 @@ class ModelConfig:
     # Residual blocks in g_a alone, this many at 1/4 and as many at 1/8 resolution
     # (aecodec.nn.transforms.analysis): the decoder does not run them.
     encoder_blocks: int = 0
+    # Residual blocks in g_s at 1/8 resolution (aecodec.nn.transforms.synthesis): decoder
+    # capacity, each block about 3 % of a decode.
+    decoder_blocks: int = 0
     # Hidden widths of h_s's two transposed convolutions; empty for the default (M, 3M/2).
     # A widened model (aecodec.train.widen) keeps the narrower model's: h_s runs in exact
     # arithmetic at decode time, where its width costs the most.
@@ -88,7 +91,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / h_s_hidden are absent from the configs of older
+        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden are absent from the configs of older
         # weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
@@ -98,6 +101,7 @@ class ModelConfig:
                    latent_blocks=int(d.get("latent_blocks", 0)),
                    latent_block_mid=int(d.get("latent_block_mid", 0)),
                    encoder_blocks=int(d.get("encoder_blocks", 0)),
+                   decoder_blocks=int(d.get("decoder_blocks", 0)),
                    h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())))
 
 
@@ -140,7 +144,8 @@ class HyperpriorModel(nn.Module):
         n, m, q = config.n, config.m, config.levels
         self.g_a = analysis(n, m, config.latent_blocks, config.block_width,
                             config.encoder_blocks)
-        self.g_s = synthesis(n, m, config.latent_blocks, config.block_width)
+        self.g_s = synthesis(n, m, config.latent_blocks, config.block_width,
+                             config.decoder_blocks)
         self.h_a = hyper_analysis(n, m)
         self.h_s = hyper_synthesis(n, m, config.h_s_widths)
         self.z_density = FactorizedDensity(n)

@@ -20,8 +20,9 @@ DEFAULT_TILE = 1024  # entropy tile side for images larger than this in either d
 WINDOW_CORE = 768  # pixels each window contributes (multiple of ALIGN)
 RECEPTIVE_RADIUS = 30  # of g_a and of g_s: four 5x5 stride-2 layers, 2 * (1 + 2 + 4 + 8) px
 ENCODER_BLOCK_RADIUS = 12  # a pair of g_a's encoder blocks: a 3x3 at 1/4 (4 px), one at 1/8 (8 px)
-WINDOW_MARGIN = 64  # context on each side, >= RECEPTIVE_RADIUS; a model with latent or encoder
-#                     blocks may need more (window_margin)
+DECODER_BLOCK_RADIUS = 8  # one of g_s's decoder blocks: a 3x3 at 1/8
+WINDOW_MARGIN = 64  # context on each side, >= RECEPTIVE_RADIUS; a model with latent, encoder or
+#                     decoder blocks may need more (window_margin)
 WHOLE_IMAGE_PIXELS = 1 << 20  # padded images up to 1 Mpx run in one window
 
 
@@ -88,23 +89,24 @@ def tile_count(width: int, height: int, tile_width: int, tile_height: int) -> in
     return -(-pw // tile_width) * -(-ph // tile_height)
 
 
-def window_margin(latent_blocks: int, encoder_blocks: int = 0) -> int:
+def window_margin(latent_blocks: int, encoder_blocks: int = 0, decoder_blocks: int = 0) -> int:
     """The margin for transforms with this many residual blocks at latent resolution (each
     widens the receptive field by one latent) and, for g_a, this many pairs of encoder blocks,
-    in whole latents, at least WINDOW_MARGIN."""
-    radius = RECEPTIVE_RADIUS + LATENT * latent_blocks + ENCODER_BLOCK_RADIUS * encoder_blocks
+    for g_s this many decoder blocks, in whole latents, at least WINDOW_MARGIN."""
+    radius = (RECEPTIVE_RADIUS + LATENT * latent_blocks + ENCODER_BLOCK_RADIUS * encoder_blocks
+              + DECODER_BLOCK_RADIUS * decoder_blocks)
     return max(WINDOW_MARGIN, -(-radius // LATENT) * LATENT)
 
 
-def windows(width: int, height: int, latent_blocks: int = 0,
-            encoder_blocks: int = 0) -> list[tuple[Box, Box]]:
+def windows(width: int, height: int, latent_blocks: int = 0, encoder_blocks: int = 0,
+            decoder_blocks: int = 0) -> list[tuple[Box, Box]]:
     """(core, outer) boxes in pixels of the padded image: a transform runs on `outer` and
-    keeps `core`, window_margin(latent_blocks, encoder_blocks) pixels around it. The cores cover the
+    keeps `core`, window_margin(latent_blocks, encoder_blocks, decoder_blocks) pixels around it. The cores cover the
     padded image exactly once; every coordinate is a multiple of LATENT, so the latent grid
     of a window lines up with the whole image's."""
     pw, ph = padded_size(width, height)
     full = Box(0, 0, pw, ph)
-    margin = window_margin(latent_blocks, encoder_blocks)
+    margin = window_margin(latent_blocks, encoder_blocks, decoder_blocks)
     if pw * ph <= WHOLE_IMAGE_PIXELS:
         return [(full, full)]
     out = []

@@ -76,29 +76,34 @@ def test_adam_moments_carry_over_by_name(tmp_path):
         for n in decoder_parameters(model))
 
 
+def tiny_weights(tmp, flags: list[str], model_id: str, randomized: str, seed: int):
+    """Tiny weights trained for two steps through the CLI with `flags`, then given random
+    convolution weights in the transform named by `randomized` ("g_a" or "g_s"), so that what
+    a processing window lacks shows in its output, and exported to tmp / "weights"."""
+    from aecodec.train.export import main as export_main
+    from aecodec.train.loop import main as train_main
+    ckpt = train_main(["--data", str(training_images(tmp / "data")), "--out", str(tmp / "run"),
+                       "--n", "8", "--m", "12", *flags, "--batch", "2", "--crop", "64",
+                       "--final-crop", "64", "--max-steps", "2", "--kodak", "", "--threads", "1"])
+    model, opt_state, state = load_checkpoint(ckpt)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(randomized + ".") and name.endswith(".weight") and p.dim() == 4:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
+    save_checkpoint(ckpt, model, torch.optim.Adam(model.parameters()), state)
+    export_main([str(ckpt), "--model-id", model_id, "--out", str(tmp / "weights")])
+    return model, opt_state, tmp / "weights"
+
+
 @pytest.fixture(scope="module")
 def block_weights(tmp_path_factory):
     """Tiny weights with four latent blocks (receptive field 30 + 4 * 16 px, beyond the plain
-    64-px margin), trained through the CLI flag, then given random synthesis weights so that
-    what a window lacks shows in its pixels, and exported."""
-    from aecodec.train.export import main as export_main
-    from aecodec.train.loop import main as train_main
-    tmp = tmp_path_factory.mktemp("blocks")
-    ckpt = train_main(["--data", str(training_images(tmp / "data")), "--out", str(tmp / "run"),
-                       "--n", "8", "--m", "12", "--latent-blocks", "4", "--batch", "2",
-                       "--crop", "64", "--final-crop", "64", "--max-steps", "2", "--kodak", "",
-                       "--threads", "1"])
-    model, opt_state, state = load_checkpoint(ckpt)
+    64-px margin), random synthesis weights."""
+    model, opt_state, weights = tiny_weights(tmp_path_factory.mktemp("blocks"),
+                                             ["--latent-blocks", "4"], "tiny-blocks", "g_s", 3)
     assert model.config.latent_blocks == 4 and "g_s.res3.body.4.weight" in opt_state["names"]
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.startswith("g_s.") and name.endswith(".weight"):
-                p.copy_(torch.randn(p.shape, generator=gen) * 0.3)
-    opt = torch.optim.Adam(model.parameters())
-    save_checkpoint(ckpt, model, opt, state)
-    export_main([str(ckpt), "--model-id", "tiny-blocks", "--out", str(tmp / "weights")])
-    return tmp / "weights"
+    return weights
 
 
 def test_windows_widen_with_the_latent_blocks(block_weights, sample, monkeypatch):
