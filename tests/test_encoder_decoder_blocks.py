@@ -15,12 +15,18 @@ def children(module: torch.nn.Module) -> list[str]:
     return [n for n, _ in module.named_children()]
 
 
-def test_added_encoder_blocks_start_as_the_identity():
-    torch.manual_seed(4)
+def trained_and_grown(seed: int, **changes):
+    """A tiny model after a few Adam steps, the same grown by `changes`, and the names of
+    the parameters growing added."""
+    torch.manual_seed(seed)
     model = HyperpriorModel(TINY)
     trained_steps(model)
-    grown = extend(model, encoder_blocks=2)
-    added = set(grown.state_dict()) - set(model.state_dict())
+    grown = extend(model, **changes)
+    return model, grown, set(grown.state_dict()) - set(model.state_dict())
+
+
+def test_added_encoder_blocks_start_as_the_identity():
+    model, grown, added = trained_and_grown(4, encoder_blocks=2)
     assert added and all(k.startswith(("g_a.enc4_", "g_a.enc8_")) for k in added)
     assert {"g_a.enc4_1.body.4.weight", "g_a.enc8_0.body.0.bias"} <= added
     names = children(grown.g_a)
@@ -36,11 +42,7 @@ def test_added_encoder_blocks_start_as_the_identity():
 
 
 def test_added_decoder_blocks_start_as_the_identity():
-    torch.manual_seed(6)
-    model = HyperpriorModel(TINY)
-    trained_steps(model)
-    grown = extend(model, decoder_blocks=3)
-    added = set(grown.state_dict()) - set(model.state_dict())
+    model, grown, added = trained_and_grown(6, decoder_blocks=3)
     assert added and all(k.startswith("g_s.dec8_") for k in added)
     assert {"g_s.dec8_2.body.4.weight", "g_s.dec8_0.body.0.bias"} <= added
     names = children(grown.g_s)
@@ -63,6 +65,21 @@ def test_window_margin_covers_the_encoder_and_decoder_blocks():
     assert tiling.window_margin(3, 0, 3) == 112  # 30 + 48 + 24 px
 
 
+def one_pass_then_windows(tmp_path, sample, monkeypatch, flag: str, count: int,
+                          randomized: str, seed: int):
+    """Tiny weights grown by `flag count` with random `randomized` weights, a 448x320 crop
+    and its file written in one pass; then the windows made small for what follows.
+    Returns the model, its Adam moments' names, the codec, the crop and the file."""
+    from aecodec.codec import Codec
+    model, opt_state, weights = tiny_weights(tmp_path, [flag, str(count)], "tiny", randomized,
+                                             seed)
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
+    image = sample.crop((0, 0, 448, 320))
+    codec = Codec("tiny", tile_size=None)
+    data = codec.compress(image, quality=60)
+    return model, opt_state["names"], codec, image, data
+
+
 def small_windows(monkeypatch) -> None:
     monkeypatch.setattr(tiling, "WHOLE_IMAGE_PIXELS", 0)
     monkeypatch.setattr(tiling, "WINDOW_CORE", 192)
@@ -73,14 +90,9 @@ def test_windowed_encoding_with_encoder_blocks(tmp_path, sample, monkeypatch):
     """Weights with six pairs of encoder blocks (g_a's receptive field 30 + 72 px, beyond
     the plain 64-px margin) and random analysis weights: encoding window by window writes
     the file one pass writes, and the decoder reads it."""
-    from aecodec.codec import Codec
-    model, opt_state, weights = tiny_weights(tmp_path, ["--encoder-blocks", "6"],
-                                             "tiny-encoder", "g_a", 5)
-    assert model.config.encoder_blocks == 6 and "g_a.enc8_5.body.4.weight" in opt_state["names"]
-    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
-    image = sample.crop((0, 0, 448, 320))
-    codec = Codec("tiny-encoder", tile_size=None)
-    data = codec.compress(image, quality=60)
+    model, names, codec, image, data = one_pass_then_windows(
+        tmp_path, sample, monkeypatch, "--encoder-blocks", 6, "g_a", 5)
+    assert model.config.encoder_blocks == 6 and "g_a.enc8_5.body.4.weight" in names
     small_windows(monkeypatch)
     assert codec.compress(image, quality=60) == data
     assert np.asarray(codec.decompress(data)).shape == (320, 448, 3)
@@ -91,14 +103,9 @@ def test_windowed_decoding_with_decoder_blocks(tmp_path, sample, monkeypatch):
     64-px margin: without the wider margin pixels were off by up to 26 levels) and random
     synthesis weights: decoding window by window gives the pixels one pass gives, up to
     float rounding, and the encoder, which never runs them, writes the same file."""
-    from aecodec.codec import Codec
-    model, opt_state, weights = tiny_weights(tmp_path, ["--decoder-blocks", "10"],
-                                             "tiny-decoder", "g_s", 7)
-    assert model.config.decoder_blocks == 10 and "g_s.dec8_9.body.4.weight" in opt_state["names"]
-    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
-    image = sample.crop((0, 0, 448, 320))
-    codec = Codec("tiny-decoder", tile_size=None)
-    data = codec.compress(image, quality=60)
+    model, names, codec, image, data = one_pass_then_windows(
+        tmp_path, sample, monkeypatch, "--decoder-blocks", 10, "g_s", 7)
+    assert model.config.decoder_blocks == 10 and "g_s.dec8_9.body.4.weight" in names
     whole = np.asarray(codec.decompress(data), np.int16)
     small_windows(monkeypatch)
     windowed = np.asarray(codec.decompress(data), np.int16)
