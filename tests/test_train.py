@@ -62,8 +62,8 @@ def test_bf16_autocast_default_follows_the_cpu(tmp_path):
 
 
 def test_soup_averages_runs_from_the_same_start(tmp_path):
-    """Two runs of different seeds average into a checkpoint that exports and resumes; runs of
-    different shapes are refused."""
+    """Two runs of different seeds average into a checkpoint that exports and resumes; a run
+    with an added block averages with one without; runs of different shapes are refused."""
     from aecodec.train.loop import load_checkpoint
     from aecodec.train.soup import main as soup_main
 
@@ -88,8 +88,21 @@ def test_soup_averages_runs_from_the_same_start(tmp_path):
     export_main([str(tmp_path / "soup.ckpt"), "--model-id", "soup", "--out", str(tmp_path / "w")])
     assert run("c", "--resume", str(tmp_path / "soup.ckpt"), steps=3).exists()
 
+    # a run with a decoder block beside one without: the block keeps its run's weights
+    d = run("d", "--seed", "3", "--decoder-blocks", "1")
+    soup_main([str(a), str(d), "--out", str(tmp_path / "grown.ckpt")])
+    grown, _, _ = load_checkpoint(tmp_path / "grown.ckpt")
+    sd = load_checkpoint(d)[0].state_dict()
+    assert grown.config.decoder_blocks == 1
+    for name, vm in grown.state_dict().items():
+        want = sd[name] if name.startswith("g_s.dec8_0.") or not sd[name].is_floating_point() \
+            else (sa[name] + sd[name]) / 2
+        torch.testing.assert_close(vm, want)
+
     with pytest.raises(ValueError, match="cannot be averaged"):
         soup_main([str(a), str(run("m16", m=16)), "--out", str(tmp_path / "bad.ckpt")])
+    with pytest.raises(ValueError, match="cannot be averaged"):  # neither grows into the other
+        soup_main([str(d), str(run("e", "--encoder-blocks", "1")), "--out", str(tmp_path / "x")])
 
 
 def test_accum_sums_micro_batches_into_one_step(tmp_path, monkeypatch):

@@ -6,37 +6,60 @@ On two CPU cores, two one-thread runs see about 1.45x the images of one two-thre
 (one thread trains at 70 % of two for this model). Runs fine-tuned at a small learning rate from
 the same weights stay in one basin, so their mean is a model too, and usually a better one
 than either (Wortsman et al. 2022, "Model soups"). The soup is a checkpoint like any other:
-export it, or resume from it (with the first run's Adam moments and the largest step count).
+export it, or resume from it (with the Adam moments of its largest input, the first of equals,
+and the largest step count).
+Runs that differ only by blocks one of them added (`--decoder-blocks 3` beside a run without)
+average too: the shared weights are averaged, the added blocks keep their one run's weights.
 `--kodak` prints the quick estimate of every input and of the soup, to check before shipping.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
+from ..model import ModelConfig
 from .evaluate import quick_eval
 from .loop import adam, load_checkpoint, save_checkpoint
 
 
+# config fields that only add modules which start as no-ops (aecodec.model.extend)
+GROWABLE = ("latent_blocks", "encoder_blocks", "decoder_blocks")
+
+
 def average_state(states: list[dict]) -> dict:
-    """The elementwise mean of state dicts of one architecture."""
+    """The elementwise mean of state dicts, each entry over the dicts that have it (all of
+    them, for one architecture); the first must have every entry."""
     # float64 sums: the mean does not depend on the order the checkpoints are given in
-    return {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype)
-            if v.is_floating_point() else v for k, v in states[0].items()}
+    out = {}
+    for k, v in states[0].items():
+        having = [s[k] for s in states if k in s]
+        out[k] = (sum(h.double() for h in having) / len(having)).to(v.dtype) \
+            if v.is_floating_point() else v
+    return out
+
+
+def _grows_into(small: ModelConfig, large: ModelConfig) -> bool:
+    """Whether `large` is `small` with more blocks and nothing else changed."""
+    counts = {f: getattr(large, f) for f in GROWABLE}
+    return all(getattr(small, f) <= n for f, n in counts.items()) and \
+        replace(small, **counts) == large
 
 
 def soup(loaded: list[tuple]):
     """(model, optimizer state, run state) of the mean of checkpoints loaded with
-    `load_checkpoint`; the first one's model is reused for the mean, and its Adam moments
-    are kept."""
+    `load_checkpoint`. Inputs may differ by blocks one of them added (a run with
+    --decoder-blocks beside one without): the largest input's model is reused for the mean,
+    with its Adam moments, and the blocks only it has keep its weights."""
     if len(loaded) < 2:
         raise ValueError("a soup needs at least two checkpoints")
-    configs = {json.dumps(m.config.to_dict(), sort_keys=True) for m, _, _ in loaded}
-    if len(configs) > 1:
+    largest = max(loaded, key=lambda item: len(item[0].state_dict()))
+    model, opt, state = largest
+    if not all(_grows_into(m.config, model.config) for m, _, _ in loaded):
         raise ValueError("checkpoints of different model configs cannot be averaged")
-    model, opt, state = loaded[0]
-    model.load_state_dict(average_state([m.state_dict() for m, _, _ in loaded]))
+    states = [model.state_dict()] + [m.state_dict() for m, _, _ in loaded if m is not model]
+    model.load_state_dict(average_state(states))
     return model, opt, {**state, "step": max(s.get("step", 0) for _, _, s in loaded)}
 
 
@@ -48,7 +71,7 @@ def main(argv=None) -> None:
     p.add_argument("--kodak", default=None, help="print the quick estimate of each input and the soup")
     args = p.parse_args(argv)
     loaded = [load_checkpoint(path) for path in args.checkpoints]
-    if args.kodak:  # before averaging: the soup is written into the first input's model
+    if args.kodak:  # before averaging: the soup is written into the largest input's model
         for path, (model, _, _) in zip(args.checkpoints, loaded):
             print(path, json.dumps(quick_eval(model, args.kodak)))
     model, opt_state, state = soup(loaded)
