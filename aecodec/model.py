@@ -52,7 +52,7 @@ class ModelConfig:
     # (aecodec.nn.transforms.analysis): the decoder does not run them.
     encoder_blocks: int = 0
     # Residual blocks in g_s at 1/8 resolution (aecodec.nn.transforms.synthesis): decoder
-    # capacity, each block about 3 % of a decode.
+    # capacity, each block about 2 % of a decode.
     decoder_blocks: int = 0
     # Hidden widths of h_s's two transposed convolutions; empty for the default (M, 3M/2).
     # A widened model (aecodec.train.widen) keeps the narrower model's: h_s runs in exact
@@ -91,8 +91,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden are absent from the configs of older
-        # weights
+        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden are absent from the
+        # configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -238,6 +238,10 @@ class HyperpriorModel(nn.Module):
             decoded.append(y_hat_k)
             means.append(mean_k)
         return bits, torch.cat(decoded, dim=1), torch.cat(means, dim=1)
+
+
+# config fields that count residual blocks, each added as the identity by `extend`
+BLOCK_FIELDS = ("latent_blocks", "encoder_blocks", "decoder_blocks")
 
 
 def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:

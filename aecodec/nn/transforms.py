@@ -108,10 +108,11 @@ def analysis(n: int, m: int, blocks: int, block_mid: int, encoder_blocks: int = 
                      blocks_first=False, inserted=inserted)
 
 
-def synthesis(n: int, m: int, blocks: int, block_mid: int, decoder_blocks: int = 0) -> nn.Sequential:
+def synthesis(n: int, m: int, blocks: int, block_mid: int,
+              decoder_blocks: int = 0) -> nn.Sequential:
     """g_s; with `decoder_blocks` > 0, that many residual blocks (N/2 inside) after its
     inverse GDN at 1/8 resolution (dec8_0, ...): the decoder's capacity where it is cheapest
-    outside the latents, each block about 3 % of a decode."""
+    outside the latents, each block about 2 % of a decode."""
     layers = [deconv(m, n), GDN(n, inverse=True), deconv(n, n), GDN(n, inverse=True),
               deconv(n, n), GDN(n, inverse=True), SubpixelDeconv(n, 3)]
     inserted = {1: [(f"dec8_{i}", ResidualBottleneck(n, n // 2)) for i in range(decoder_blocks)]}

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..hardware import native_bf16
-from ..model import HyperpriorModel, ModelConfig, extend
+from ..model import BLOCK_FIELDS, HyperpriorModel, ModelConfig, extend
 from .data import CropSampler, load_folder
 from .evaluate import quick_eval
 
@@ -87,7 +87,7 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     # modules added to a trained model start as no-ops; Adam keeps the rest's moments
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
-    for field in ("latent_blocks", "encoder_blocks", "decoder_blocks"):
+    for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
             model = extend(model, **{field: count})
@@ -165,7 +165,7 @@ def parse_args(argv=None):
                         "model they start as the identity")
     p.add_argument("--decoder-blocks", type=int, default=None,
                    help="give g_s this many residual blocks at 1/8 resolution (each about "
-                        "3 %% of a decode); added to a trained model they start as the identity")
+                        "2 %% of a decode); added to a trained model they start as the identity")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "

@@ -19,13 +19,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from ..model import ModelConfig
+from ..model import BLOCK_FIELDS, ModelConfig
 from .evaluate import quick_eval
 from .loop import adam, load_checkpoint, save_checkpoint
-
-
-# config fields that only add modules which start as no-ops (aecodec.model.extend)
-GROWABLE = ("latent_blocks", "encoder_blocks", "decoder_blocks")
 
 
 def average_state(states: list[dict]) -> dict:
@@ -42,7 +38,7 @@ def average_state(states: list[dict]) -> dict:
 
 def _grows_into(small: ModelConfig, large: ModelConfig) -> bool:
     """Whether `large` is `small` with more blocks and nothing else changed."""
-    counts = {f: getattr(large, f) for f in GROWABLE}
+    counts = {f: getattr(large, f) for f in BLOCK_FIELDS}
     return all(getattr(small, f) <= n for f, n in counts.items()) and \
         replace(small, **counts) == large
 
