@@ -102,8 +102,8 @@ def windows(width: int, height: int, latent_blocks: int = 0, encoder_blocks: int
             decoder_blocks: int = 0) -> list[tuple[Box, Box]]:
     """(core, outer) boxes in pixels of the padded image: a transform runs on `outer` and
     keeps `core`, window_margin(latent_blocks, encoder_blocks, decoder_blocks) pixels around
-    it. The cores cover the padded image exactly once; every coordinate is a multiple of LATENT, so the latent grid
-    of a window lines up with the whole image's."""
+    it. The cores cover the padded image exactly once; every coordinate is a multiple of
+    LATENT, so the latent grid of a window lines up with the whole image's."""
     pw, ph = padded_size(width, height)
     full = Box(0, 0, pw, ph)
     margin = window_margin(latent_blocks, encoder_blocks, decoder_blocks)

@@ -50,8 +50,9 @@ def soup(loaded: list[tuple]):
     with its Adam moments, and the blocks only it has keep its weights."""
     if len(loaded) < 2:
         raise ValueError("a soup needs at least two checkpoints")
-    largest = max(loaded, key=lambda item: len(item[0].state_dict()))
-    model, opt, state = largest
+    # the input with the most blocks, which every other must grow into
+    model, opt, state = max(loaded, key=lambda item: sum(getattr(item[0].config, f)
+                                                         for f in BLOCK_FIELDS))
     if not all(_grows_into(m.config, model.config) for m, _, _ in loaded):
         raise ValueError("checkpoints of different model configs cannot be averaged")
     states = [model.state_dict()] + [m.state_dict() for m, _, _ in loaded if m is not model]
