@@ -140,9 +140,9 @@ def target_options(fn):
     fn = click.option("--effort", type=click.IntRange(0, MAX_EFFORT), default=0,
                       show_default=True,
                       help="Encoder effort: 1 fits a post-filter to the decoded image (about "
-                           "3 % fewer bits at the same quality on Kodak, encode about 3x "
+                           "3 % fewer bits at the same quality on Kodak, encode about 2.5x "
                            "slower); 2-4 also refine each image's latents first (7-10 % "
-                           "fewer bits, about 13x, 30x or 56x slower). The same decoder "
+                           "fewer bits, about 11x, 27x or 48x slower). The same decoder "
                            "reads the file.")(fn)
     fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
                       help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "

@@ -158,7 +158,7 @@ class Codec:
 
         `effort` 1-4 spends encode time on this image (aecodec.efforts): 1 fits a
         post-filter to what the file decodes to (aecodec.postfilter; sent only where it pays
-        for its bytes, in a format 1.2 file), about 3x the plain encode; 2-4 first refine the
+        for its bytes, in a format 1.2 file), about 2.5x the plain encode; 2-4 first refine the
         latents, for an encode tens of times slower. Smaller files at the same quality; the
         decoder is the same and applies the filter a file carries.
 
