@@ -23,7 +23,7 @@ import click
 from . import container
 from .codec import DEFAULT_QUALITY
 from .errors import AecError
-from .efforts import MAX_EFFORT
+from .efforts import COST as EFFORT_COST, MAX_EFFORT
 from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
 def _fail(message: str, code: int = 1):
@@ -139,11 +139,7 @@ def target_options(fn):
     --effort: how hard the encoder works at it."""
     fn = click.option("--effort", type=click.IntRange(0, MAX_EFFORT), default=0,
                       show_default=True,
-                      help="Encoder effort: 1 fits a post-filter to the decoded image (about "
-                           "3 % fewer bits at the same quality on Kodak, encode about 2.5x "
-                           "slower); 2-4 also refine each image's latents first (7-10 % "
-                           "fewer bits, about 11x, 27x or 48x slower). The same decoder "
-                           "reads the file.")(fn)
+                      help="Encoder effort: " + EFFORT_COST)(fn)
     fn = click.option("--size", "size", type=str, default=None, callback=lambda c, p, v: _parse_size(v),
                       help="Largest file size, e.g. 20000, 20KB, 1.5MB, 64KiB (chooses the "
                            "quality).")(fn)

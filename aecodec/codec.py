@@ -158,9 +158,9 @@ class Codec:
 
         `effort` 1-4 spends encode time on this image (aecodec.efforts): 1 fits a
         post-filter to what the file decodes to (aecodec.postfilter; sent only where it pays
-        for its bytes, in a format 1.2 file), about 2.5x the plain encode; 2-4 first refine the
-        latents, for an encode tens of times slower. Smaller files at the same quality; the
-        decoder is the same and applies the filter a file carries.
+        for its bytes, in a format 1.2 file); 2-4 first refine the latents (what each costs:
+        aecodec.efforts.COST). Smaller files at the same quality; the decoder is the same
+        and applies the filter a file carries.
 
         `metadata` says what of a PIL image's (or image file's) metadata the file keeps: "all"
         (ICC profile, EXIF, XMP; the default), "color" (the ICC profile only) or "none"; or a

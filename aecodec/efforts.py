@@ -3,8 +3,7 @@ from refinement's machinery (aecodec.refine takes steps and a rate): the codec, 
 line, the comparison tool, the cluster client and the bench read and check it here.
 
 Effort 0 is the plain encoder. Effort 1 fits a post-filter to what the file decodes to
-(aecodec.wiener; one synthesis and a least-squares fit: about 2.5x the plain encode for 3 % fewer
-bits on Kodak, `python -m bench effort`). Efforts 2-4 first refine the image's latents
+(aecodec.wiener; one synthesis and a least-squares fit). Efforts 2-4 first refine the image's latents
 (aecodec.refine). The step counts and rates were chosen with bench/tune_refine.py on 256 px
 crops of four training photos, where the rate-distortion cost fell by 2.8, 4.6 and 5.0 % (four
 Kodak crops agreed: 3.6, 5.5, 6.1 %); fewer steps want a larger rate, and a cosine decay of it
@@ -27,6 +26,11 @@ class Effort(NamedTuple):
 EFFORTS = (Effort(0, 0.0, False), Effort(0, 0.0, True), Effort(10, 0.02, True),
            Effort(30, 0.01, True), Effort(60, 0.007, True))
 MAX_EFFORT = len(EFFORTS) - 1
+# What each effort costs and saves, measured by `python -m bench effort` (bench/results/effort);
+# the one place the numbers live: the command line's --help shows it, the docstrings point here
+COST = ("1 fits a post-filter to the decoded image (about 3 % fewer bits at the same quality on "
+        "Kodak, encode about 2.5x slower); 2-4 also refine each image's latents first (7-10 % "
+        "fewer bits, about 11x, 27x or 48x slower). The same decoder reads the file.")
 
 
 def check_effort(effort) -> int:
