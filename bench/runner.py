@@ -106,14 +106,23 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
 
 
 def _superseded_defaults(old: dict, new: dict) -> dict:
-    """The `aecodec` row always measures the package's default model, so when a run measures a
-    new default, the old row is what `--codecs aecodec-<its id>` would have measured: keep it
-    under that name (unless this run measured that one too) instead of losing its curve."""
-    before, after = old.get("aecodec", {}), new.get("aecodec", {})
-    model = before.get("model")
-    if not model or model == after.get("model", model) or f"aecodec-{model}" in new:
-        return {}
-    return {f"aecodec-{model}": {**before, "label": f"aecodec {model}"}}
+    """The `aecodec` and `aecodec-effort<N>` rows always measure the package's default model,
+    so when a run measures a new default, an old row is what the old model would measure by
+    name: keep it as `aecodec-<its id>` (`aecodec-<its id>-effort<N>`), unless this run
+    measured that one too, instead of losing its curve."""
+    kept = {}
+    for name, after in new.items():
+        before = old.get(name, {})
+        effort = name.removeprefix("aecodec-effort")
+        if name != "aecodec" and (effort == name or not effort.isdigit()):
+            continue
+        model = before.get("model")
+        if not model or model == after.get("model", model):
+            continue
+        suffix = ("", "") if name == "aecodec" else (f"-effort{effort}", f" effort {effort}")
+        if f"aecodec-{model}{suffix[0]}" not in new:
+            kept[f"aecodec-{model}{suffix[0]}"] = {**before, "label": f"aecodec {model}{suffix[1]}"}
+    return kept
 
 
 def sweep(codec: C.Codec, images: dict, qualities: list, log=print) -> list[dict]:

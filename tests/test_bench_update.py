@@ -104,6 +104,17 @@ def test_update_with_a_new_default_model_keeps_the_old_default_under_its_id():
     assert list(m["codecs"]) == ["jpeg420", "webp", "aecodec", "aecodec-m1"]
 
 
+def test_update_with_a_new_default_model_keeps_its_old_effort_row_too():
+    old = old_results()
+    old["codecs"]["aecodec-effort1"] = {**entry("aecodec effort 1", "day1"), "model": "m1"}
+    new = results("day2", {"aecodec-effort1": {**entry("aecodec effort 1", "day2"), "model": "m2"}})
+    m = runner.merge(old, new, ran=["aecodec-effort1"], compressai_ran=False)
+    assert m["codecs"]["aecodec-effort1"]["model"] == "m2"
+    kept = m["codecs"]["aecodec-m1-effort1"]
+    assert kept["label"] == "aecodec m1 effort 1" and kept["measured"]["date"] == "day1"
+    assert kept["points"] == old["codecs"]["aecodec-effort1"]["points"]
+
+
 @pytest.mark.parametrize("old_model, new_model, also_ran", [
     ("m1", "m1", False),   # same model re-measured: replaced, as any re-run row
     (None, "m2", False),   # a row from before rows named their model: nothing to name it by
