@@ -92,27 +92,22 @@ def test_report_on_a_merged_file():
     assert not report.is_merged(old_results())
 
 
-def test_update_with_a_new_default_model_keeps_the_old_default_under_its_id():
+@pytest.mark.parametrize("name, label, kept_name, kept_label", [
+    ("aecodec", "aecodec", "aecodec-m1", "aecodec m1"),
+    ("aecodec-effort1", "aecodec effort 1", "aecodec-m1-effort1", "aecodec m1 effort 1"),
+])
+def test_update_with_a_new_default_model_keeps_the_old_row_under_its_id(name, label, kept_name,
+                                                                         kept_label):
     old = old_results()
-    old["codecs"]["aecodec"]["model"] = "m1"
-    new = results("day2", {"aecodec": {**entry("aecodec", "day2"), "model": "m2"}})
-    m = runner.merge(old, new, ran=["aecodec"], compressai_ran=False)
-    assert m["codecs"]["aecodec"]["model"] == "m2"
-    kept = m["codecs"]["aecodec-m1"]
-    assert kept["label"] == "aecodec m1" and kept["measured"]["date"] == "day1"
-    assert kept["points"] == old["codecs"]["aecodec"]["points"]
-    assert list(m["codecs"]) == ["jpeg420", "webp", "aecodec", "aecodec-m1"]
-
-
-def test_update_with_a_new_default_model_keeps_its_old_effort_row_too():
-    old = old_results()
-    old["codecs"]["aecodec-effort1"] = {**entry("aecodec effort 1", "day1"), "model": "m1"}
-    new = results("day2", {"aecodec-effort1": {**entry("aecodec effort 1", "day2"), "model": "m2"}})
-    m = runner.merge(old, new, ran=["aecodec-effort1"], compressai_ran=False)
-    assert m["codecs"]["aecodec-effort1"]["model"] == "m2"
-    kept = m["codecs"]["aecodec-m1-effort1"]
-    assert kept["label"] == "aecodec m1 effort 1" and kept["measured"]["date"] == "day1"
-    assert kept["points"] == old["codecs"]["aecodec-effort1"]["points"]
+    old["codecs"][name] = {**entry(label, "day1", bpp=(0.3, 0.6, 1.2, 2.4)), "model": "m1"}
+    new = results("day2", {name: {**entry(label, "day2"), "model": "m2"}})
+    m = runner.merge(old, new, ran=[name], compressai_ran=False)
+    assert m["codecs"][name]["model"] == "m2"
+    kept = m["codecs"][kept_name]
+    assert kept["label"] == kept_label and kept["measured"]["date"] == "day1"
+    assert kept["points"] == old["codecs"][name]["points"]
+    if name == "aecodec":
+        assert list(m["codecs"]) == ["jpeg420", "webp", "aecodec", "aecodec-m1"]
 
 
 @pytest.mark.parametrize("old_model, new_model, also_ran", [
