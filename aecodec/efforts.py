@@ -4,10 +4,10 @@ line, the comparison tool, the cluster client and the bench read and check it he
 
 Effort 0 is the plain encoder. Effort 1 fits a post-filter to what the file decodes to
 (aecodec.wiener; one synthesis and a least-squares fit). Efforts 2-4 first refine the image's
-latents (aecodec.refine); what each costs is COST below. The step counts and rates were chosen with bench/tune_refine.py on 256 px
-crops of four training photos, where the rate-distortion cost fell by 2.8, 4.6 and 5.0 % (four
-Kodak crops agreed: 3.6, 5.5, 6.1 %); fewer steps want a larger rate, and a cosine decay of it
-gained nothing (bench/README.md).
+latents (aecodec.refine); what each costs is COST below. The step counts and rates were chosen
+with bench/tune_refine.py on 256 px crops of four training photos, where the rate-distortion
+cost fell by 2.8, 4.6 and 5.0 % (four Kodak crops agreed: 3.6, 5.5, 6.1 %); fewer steps want a
+larger rate, and a cosine decay of it gained nothing (bench/README.md).
 """
 from __future__ import annotations
 

@@ -125,11 +125,10 @@ class AECodec(Codec):
     def __init__(self, model_id: str | None = None, effort: int = 0, **options):
         # model_id: a shipped model other than the default, run as codec "aecodec-<model id>";
         # effort: the encoder's effort (aecodec.efforts), run as codec "aecodec-effort<N>"
+        self.name, self.label = aecodec_row(model_id, effort)
         if model_id:
-            self.name, self.label = f"aecodec-{model_id}", f"aecodec {model_id}"
             self.settings = self.settings.replace("aecodec.Codec()", f"aecodec.Codec({model_id!r})")
         if effort:
-            self.name, self.label = f"aecodec-effort{effort}", f"aecodec effort {effort}"
             self.settings = self.settings.replace("quality=q", f"quality=q, effort={effort}")
         self.effort = effort
         self._options = {"model_id": model_id, **options}  # e.g. limits or tile_size
@@ -160,11 +159,30 @@ class AECodec(Codec):
         return np.asarray(self._codec.decompress(data).convert("RGB"))
 
 
+def aecodec_row(model_id: str | None = None, effort: int = 0) -> tuple[str, str]:
+    """The name and label of aecodec's row: "aecodec[-<model id>][-effort<N>]"."""
+    name, label = "aecodec", "aecodec"
+    if model_id:
+        name, label = f"{name}-{model_id}", f"{label} {model_id}"
+    if effort:
+        name, label = f"{name}-effort{effort}", f"{label} effort {effort}"
+    return name, label
+
+
+def default_model_effort(name: str) -> int | None:
+    """The effort of a row that measures the default model ("aecodec", "aecodec-effort<N>"),
+    None for any other row."""
+    if name == "aecodec":
+        return 0
+    effort = name.removeprefix("aecodec-effort")
+    return int(effort) if effort != name and effort.isdigit() else None
+
+
 def _named_aecodec(name: str) -> AECodec:
     """"aecodec-effort<N>" or "aecodec-<model id>" as the codec it names."""
-    effort = name.removeprefix("aecodec-effort")
-    if effort != name and effort.isdigit():
-        return AECodec(effort=int(effort))
+    effort = default_model_effort(name)
+    if effort is not None:
+        return AECodec(effort=effort)
     return AECodec(name.removeprefix("aecodec-"))
 
 

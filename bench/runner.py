@@ -112,16 +112,13 @@ def _superseded_defaults(old: dict, new: dict) -> dict:
     measured that one too, instead of losing its curve."""
     kept = {}
     for name, after in new.items():
-        before = old.get(name, {})
-        effort = name.removeprefix("aecodec-effort")
-        if name != "aecodec" and (effort == name or not effort.isdigit()):
+        effort = C.default_model_effort(name)
+        model = old.get(name, {}).get("model")
+        if effort is None or not model or model == after.get("model", model):
             continue
-        model = before.get("model")
-        if not model or model == after.get("model", model):
-            continue
-        suffix = ("", "") if name == "aecodec" else (f"-effort{effort}", f" effort {effort}")
-        if f"aecodec-{model}{suffix[0]}" not in new:
-            kept[f"aecodec-{model}{suffix[0]}"] = {**before, "label": f"aecodec {model}{suffix[1]}"}
+        kept_name, label = C.aecodec_row(model, effort)
+        if kept_name not in new:
+            kept[kept_name] = {**old[name], "label": label}
     return kept
 
 
