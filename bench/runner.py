@@ -84,7 +84,7 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     every other codec keeps its entry or note from `old`, and a default `aecodec` row that a new
     default model replaces stays as its model's own row (see `_superseded_defaults`).
     CompressAI's speed rows come from `new`
-    when this run timed them, else from `old`. Top-level data/images/meta are this run's; each
+    when this run timed them (not just noted CompressAI missing), else from `old`. Top-level data/images/meta are this run's; each
     entry's own `measured` says when and how it was measured. Pure: neither input is modified.
     """
     check_mergeable(old, new)
@@ -98,7 +98,11 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran}
     skipped.update(new.get("skipped", {}))
     out = {**new, "codecs": codecs, "skipped": skipped}
-    cai = new.get("compressai_speed") if compressai_ran else old.get("compressai_speed")
+    # A run without CompressAI installed returns only a note ("models" missing): the rows timed
+    # before stay, or an --update run on a machine without it would erase them
+    cai = new.get("compressai_speed")
+    if not (compressai_ran and cai is not None and "models" in cai):
+        cai = old.get("compressai_speed", cai)
     out.pop("compressai_speed", None)
     if cai is not None:
         out["compressai_speed"] = cai

@@ -70,6 +70,17 @@ def test_update_rerun_that_skips_drops_the_old_row_and_compressai_rerun_replaces
     assert m["compressai_speed"]["note"] == "new"
 
 
+def test_update_without_compressai_installed_keeps_its_old_speed_rows():
+    new = results("day2", {"aecodec": entry("aecodec", "day2")},
+                  compressai={"note": "compressai not available; CompressAI speed skipped"})
+    m = runner.merge(old_results(), new, ran=["aecodec"], compressai_ran=True)
+    assert m["compressai_speed"] == {"note": "old", "models": {}}
+    # with nothing timed before, the note is what there is
+    fresh = results("day1", {}, compressai=None)
+    assert runner.merge(fresh, new, ran=["aecodec"], compressai_ran=True)[
+        "compressai_speed"]["note"].startswith("compressai not available")
+
+
 @pytest.mark.parametrize("kw", [{"images": ["a.png"]}, {"quick": True}])
 def test_update_refuses_other_images_or_mode(kw):
     with pytest.raises(ValueError, match="cannot --update"):
