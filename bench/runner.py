@@ -78,14 +78,14 @@ def check_mergeable(old: dict, new: dict):
                          "run without --update to start over")
 
 
-def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
+def merge(old: dict, new: dict, ran: list[str]) -> dict:
     """results.json of `run --update`: the codecs in `ran` (attempted by this run, whether they
     succeeded or were skipped) take their entry or skip note from `new` and lose any from `old`;
     every other codec keeps its entry or note from `old`, and a default `aecodec` row that a new
     default model replaces stays as its model's own row (see `_superseded_defaults`).
-    CompressAI's speed rows come from `new`
-    when this run timed them (not just noted CompressAI missing), else from `old`. Top-level data/images/meta are this run's; each
-    entry's own `measured` says when and how it was measured. Pure: neither input is modified.
+    CompressAI's speed rows come from `new` when this run timed them, else from `old`. Top-level
+    data/images/meta are this run's; each entry's own `measured` says when and how it was
+    measured. Pure: neither input is modified.
     """
     check_mergeable(old, new)
     ran = set(ran)
@@ -98,10 +98,10 @@ def merge(old: dict, new: dict, ran: list[str], compressai_ran: bool) -> dict:
     skipped = {k: v for k, v in old.get("skipped", {}).items() if k not in ran}
     skipped.update(new.get("skipped", {}))
     out = {**new, "codecs": codecs, "skipped": skipped}
-    # A run without CompressAI installed returns only a note ("models" missing): the rows timed
-    # before stay, or an --update run on a machine without it would erase them
+    # Timed rows carry "models"; a run without CompressAI installed leaves only a note, which
+    # must not erase the rows timed before (a run with --no-compressai leaves nothing)
     cai = new.get("compressai_speed")
-    if not (compressai_ran and cai is not None and "models" in cai):
+    if cai is None or "models" not in cai:
         cai = old.get("compressai_speed", cai)
     out.pop("compressai_speed", None)
     if cai is not None:
@@ -214,7 +214,7 @@ def run(data: Path, out: Path, quick: bool = False, threads: int = 1,
         results["compressai_speed"] = speed_compressai.run(images, log=log)
         results["compressai_speed"]["measured"] = measured(results["meta"])
     if old is not None:
-        results = merge(old, results, ran, compressai_ran=compressai)
+        results = merge(old, results, ran)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results

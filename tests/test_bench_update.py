@@ -48,7 +48,7 @@ def test_update_replaces_only_the_codecs_run_now():
                            "jpeg2000": entry("JPEG 2000", "day2")},
                   skipped={"avif420": "no avif"})
     before = copy.deepcopy((old, new))
-    m = runner.merge(old, new, ran=["aecodec", "jpeg2000", "avif420"], compressai_ran=False)
+    m = runner.merge(old, new, ran=["aecodec", "jpeg2000", "avif420"])
     assert (old, new) == before  # pure
     # Re-run rows come from the new run, the others keep their old measurement.
     assert {k: v["measured"]["date"] for k, v in m["codecs"].items()} == {
@@ -64,7 +64,7 @@ def test_update_replaces_only_the_codecs_run_now():
 def test_update_rerun_that_skips_drops_the_old_row_and_compressai_rerun_replaces():
     new = results("day2", {}, skipped={"aecodec": "weights missing"},
                   compressai={"note": "new", "models": {}})
-    m = runner.merge(old_results(), new, ran=["aecodec"], compressai_ran=True)
+    m = runner.merge(old_results(), new, ran=["aecodec"])
     assert "aecodec" not in m["codecs"] and m["skipped"]["aecodec"] == "weights missing"
     assert set(m["codecs"]) == {"jpeg420", "webp"}
     assert m["compressai_speed"]["note"] == "new"
@@ -73,18 +73,18 @@ def test_update_rerun_that_skips_drops_the_old_row_and_compressai_rerun_replaces
 def test_update_without_compressai_installed_keeps_its_old_speed_rows():
     new = results("day2", {"aecodec": entry("aecodec", "day2")},
                   compressai={"note": "compressai not available; CompressAI speed skipped"})
-    m = runner.merge(old_results(), new, ran=["aecodec"], compressai_ran=True)
+    m = runner.merge(old_results(), new, ran=["aecodec"])
     assert m["compressai_speed"] == {"note": "old", "models": {}}
     # with nothing timed before, the note is what there is
     fresh = results("day1", {}, compressai=None)
-    assert runner.merge(fresh, new, ran=["aecodec"], compressai_ran=True)[
+    assert runner.merge(fresh, new, ran=["aecodec"])[
         "compressai_speed"]["note"].startswith("compressai not available")
 
 
 @pytest.mark.parametrize("kw", [{"images": ["a.png"]}, {"quick": True}])
 def test_update_refuses_other_images_or_mode(kw):
     with pytest.raises(ValueError, match="cannot --update"):
-        runner.merge(old_results(), results("day2", {}, **kw), ran=[], compressai_ran=False)
+        runner.merge(old_results(), results("day2", {}, **kw), ran=[])
 
 
 def test_report_on_a_merged_file():
@@ -92,7 +92,7 @@ def test_report_on_a_merged_file():
     from bench import report
 
     new = results("day2", {"aecodec": entry("aecodec", "day2", threads=2)})
-    m = runner.merge(old_results(), new, ran=["aecodec"], compressai_ran=False)
+    m = runner.merge(old_results(), new, ran=["aecodec"])
     del m["codecs"]["webp"]["measured"]  # a row from a file written before `measured` existed
     md = report.markdown(m)
     assert report.is_merged(m) and "## Measured" in md
@@ -112,7 +112,7 @@ def test_update_with_a_new_default_model_keeps_the_old_row_under_its_id(name, la
     old = old_results()
     old["codecs"][name] = {**entry(label, "day1", bpp=(0.3, 0.6, 1.2, 2.4)), "model": "m1"}
     new = results("day2", {name: {**entry(label, "day2"), "model": "m2"}})
-    m = runner.merge(old, new, ran=[name], compressai_ran=False)
+    m = runner.merge(old, new, ran=[name])
     assert m["codecs"][name]["model"] == "m2"
     kept = m["codecs"][kept_name]
     assert kept["label"] == kept_label and kept["measured"]["date"] == "day1"
@@ -133,6 +133,6 @@ def test_update_keeps_no_old_default_row_when_nothing_would_be_lost(old_model, n
     codecs = {"aecodec": {**entry("aecodec", "day2"), "model": new_model}}
     if also_ran:
         codecs["aecodec-m1"] = {**entry("aecodec m1", "day2"), "model": "m1"}
-    m = runner.merge(old, results("day2", codecs), ran=list(codecs), compressai_ran=False)
+    m = runner.merge(old, results("day2", codecs), ran=list(codecs))
     assert all(v["measured"]["date"] == "day2" for k, v in m["codecs"].items() if "aecodec" in k)
     assert set(m["codecs"]) == {"jpeg420", "webp", *codecs}
