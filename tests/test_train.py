@@ -48,6 +48,19 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     out = codec.decompress(codec.compress(img, quality=80))
     assert out.size == img.size
 
+    # A new default retires its predecessor in the same step; a bad retirement writes nothing.
+    before = (weights / "manifest.json").read_text()
+    for bad in (["--retire", "no-such-model"], ["--retire", "tiny-v2"]):
+        with pytest.raises(SystemExit):
+            export_main([str(ckpt), "--model-id", "tiny-v2", "--out", str(weights), *bad])
+    assert (weights / "manifest.json").read_text() == before
+    assert not (weights / "tiny-v2.npz").exists()
+    export_main([str(ckpt), "--model-id", "tiny-v2", "--out", str(weights),
+                 "--retire", "tiny-test"])
+    manifest = json.loads((weights / "manifest.json").read_text())
+    assert manifest["default"] == "tiny-v2" and list(manifest["models"]) == ["tiny-v2"]
+    assert sorted(p.name for p in weights.glob("*.npz")) == ["tiny-v2.npz"]
+
 
 def test_bf16_autocast_default_follows_the_cpu(tmp_path):
     """bf16 autocast by default only where it is native (emulated bf16 is 10x slower)."""

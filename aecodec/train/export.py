@@ -3,7 +3,8 @@
     python -m aecodec.train.export runs/hp1/last.ckpt --model-id hp-v1 --out weights
 
 writes weights/<model-id>.npz (numpy only, no pickle) and records it in weights/manifest.json
-with its sha256 and config. What the decoder's entropy coder needs is computed here, once,
+with its sha256 and config, as the new default. `--retire OLD` removes an older model's file
+and manifest entry in the same step (the package ships a default and one predecessor). What the decoder's entropy coder needs is computed here, once,
 and shipped: it is never recomputed from floats at decode time.
 """
 from __future__ import annotations
@@ -94,6 +95,27 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     return digest
 
 
+def check_retirable(out: Path, model_id: str, retire: list[str]) -> None:
+    """Refuse a retirement before anything is written: unknown ids, or the model being added."""
+    manifest_path = out / "manifest.json"
+    known = json.loads(manifest_path.read_text())["models"] if manifest_path.exists() else {}
+    for old in retire:
+        if old == model_id:
+            raise ValueError(f"cannot retire {old!r}: it is the model being exported")
+        if old not in known:
+            raise ValueError(f"cannot retire {old!r}: not in {manifest_path}")
+
+
+def retire_models(out: Path, retire: list[str]) -> None:
+    """Drop the manifest entries first: a manifest never names a file that is gone."""
+    manifest_path = out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    files = [manifest["models"].pop(old)["file"] for old in retire]
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    for name in files:
+        (out / name).unlink(missing_ok=True)
+
+
 def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
     """A trainable model from shipped weights (fine-tuning); h_s from its integer weights."""
     from ..weights import read_arrays
@@ -118,11 +140,21 @@ def main(argv=None) -> None:
     p.add_argument("--model-id", required=True)
     p.add_argument("--out", default="weights")
     p.add_argument("--note", default="")
+    p.add_argument("--retire", action="append", default=[], metavar="MODEL_ID",
+                   help="remove this older model's file and manifest entry (repeatable)")
     args = p.parse_args(argv)
+    out = Path(args.out)
+    try:
+        check_retirable(out, args.model_id, args.retire)
+    except ValueError as e:
+        p.error(str(e))
     from .loop import load_checkpoint  # loop imports this module for fine-tuning
     model, _, _ = load_checkpoint(args.checkpoint)
-    digest = write_weights(model, args.model_id, Path(args.out), args.note)
+    digest = write_weights(model, args.model_id, out, args.note)
     print(f"wrote {args.out}/{args.model_id}.npz sha256={digest}")
+    retire_models(out, args.retire)
+    for old in args.retire:
+        print(f"retired {old}: its weights file and manifest entry are removed")
 
 
 if __name__ == "__main__":
