@@ -27,12 +27,15 @@ def rd_cost(data: bytes, image: Image.Image, lm) -> float:
 
 
 @pytest.mark.parametrize("quality", [10, 70])
-def test_effort_lowers_the_rate_distortion_cost_of_the_file(codec, tiny, quality):
-    plain = codec.compress(tiny, quality=quality)
-    refined = codec.compress(tiny, quality=quality, effort=2)
+def test_effort_lowers_the_rate_distortion_cost_of_the_file(codec, small, quality):
+    """On the 256x192 crop, not the 128x128 one: at quality 10 the 128x128 crop's file is a few
+    hundred bytes, and its gain swung from 1.8 % (cc-v30) to 0.5 % (session 39's candidate,
+    weights/TRAINING.md) between nearly equal models; on 256x192 both gain 1.2-2.8 %."""
+    plain = codec.compress(small, quality=quality)
+    refined = codec.compress(small, quality=quality, effort=2)
     assert refined != plain
     assert aecodec.read_header(refined)[0] == aecodec.read_header(plain)[0]  # same model, quality
-    assert rd_cost(refined, tiny, codec.model) < 0.995 * rd_cost(plain, tiny, codec.model)
+    assert rd_cost(refined, small, codec.model) < 0.995 * rd_cost(plain, small, codec.model)
 
 
 def test_effort_one_only_adds_a_post_filter(codec, sample):
