@@ -4,8 +4,9 @@
 
 writes weights/<model-id>.npz (numpy only, no pickle) and records it in weights/manifest.json
 with its sha256 and config, as the new default. `--retire OLD` removes an older model's file
-and manifest entry in the same step (the package ships a default and one predecessor). What the decoder's entropy coder needs is computed here, once,
-and shipped: it is never recomputed from floats at decode time.
+and manifest entry in the same step (the package ships a default and one predecessor).
+What the decoder's entropy coder needs is computed here, once, and shipped: it is never
+recomputed from floats at decode time.
 """
 from __future__ import annotations
 
