@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import torch
 from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
 from ..exact import ExactHyperSynthesis, scale_thresholds
 from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel
-from ..weights import FLOAT_PREFIXES, SCALE_TABLE_SIZE, config_from_arrays
+from ..weights import FLOAT_PREFIXES, MANIFEST, SCALE_TABLE_SIZE, config_from_arrays, manifest
 from ..y_coding import ExactContext
 
 Z_GRID = 256  # z density sampled on [-Z_GRID, Z_GRID]
@@ -80,41 +81,36 @@ def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = "") -> str:
+def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = "",
+                  retire: Sequence[str] = ()) -> str:
+    """Write the model's file and make it the manifest's default; the models in `retire`
+    leave the manifest in the same update, and their files only after it (a manifest never
+    names a file that is gone)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **export_arrays(model))
     data = buf.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{model_id}.npz").write_bytes(data)
-    manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"models": {}}
-    manifest["models"][model_id] = {"file": f"{model_id}.npz", "sha256": digest,
-                                    "config": model.config.to_dict(), "note": note}
-    manifest["default"] = model_id
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    listed = manifest(out)
+    retired = [listed["models"].pop(old)["file"] for old in retire]
+    listed["models"][model_id] = {"file": f"{model_id}.npz", "sha256": digest,
+                                  "config": model.config.to_dict(), "note": note}
+    listed["default"] = model_id
+    (out / MANIFEST).write_text(json.dumps(listed, indent=2) + "\n")
+    for name in retired:
+        (out / name).unlink(missing_ok=True)
     return digest
 
 
-def check_retirable(out: Path, model_id: str, retire: list[str]) -> None:
+def check_retirable(out: Path, model_id: str, retire: Sequence[str]) -> None:
     """Refuse a retirement before anything is written: unknown ids, or the model being added."""
-    manifest_path = out / "manifest.json"
-    known = json.loads(manifest_path.read_text())["models"] if manifest_path.exists() else {}
+    known = manifest(out)["models"]
     for old in retire:
         if old == model_id:
             raise ValueError(f"cannot retire {old!r}: it is the model being exported")
         if old not in known:
-            raise ValueError(f"cannot retire {old!r}: not in {manifest_path}")
-
-
-def retire_models(out: Path, retire: list[str]) -> None:
-    """Drop the manifest entries first: a manifest never names a file that is gone."""
-    manifest_path = out / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    files = [manifest["models"].pop(old)["file"] for old in retire]
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    for name in files:
-        (out / name).unlink(missing_ok=True)
+            raise ValueError(f"cannot retire {old!r}: not in {out / MANIFEST}")
 
 
 def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
@@ -151,9 +147,8 @@ def main(argv=None) -> None:
         p.error(str(e))
     from .loop import load_checkpoint  # loop imports this module for fine-tuning
     model, _, _ = load_checkpoint(args.checkpoint)
-    digest = write_weights(model, args.model_id, out, args.note)
+    digest = write_weights(model, args.model_id, out, args.note, args.retire)
     print(f"wrote {args.out}/{args.model_id}.npz sha256={digest}")
-    retire_models(out, args.retire)
     for old in args.retire:
         print(f"retired {old}: its weights file and manifest entry are removed")
 
