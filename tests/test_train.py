@@ -74,6 +74,21 @@ def test_bf16_autocast_default_follows_the_cpu(tmp_path):
     assert native_bf16(torch.device("cuda"), tmp_path / "missing")
 
 
+def test_forced_autocast_on_emulated_bf16_warns(tmp_path, monkeypatch, capsys):
+    """--autocast where bf16 is emulated trains as asked, but says it is the slow choice."""
+    from aecodec.train import loop
+    data = training_images(tmp_path / "data")
+    argv = ["--data", str(data), "--n", "8", "--m", "12", "--batch", "2", "--crop", "64",
+            "--final-crop", "64", "--max-steps", "1", "--kodak", "", "--threads", "1"]
+    for native, flag, warned in ((False, "--autocast", True), (True, "--autocast", False),
+                                 (False, "--no-autocast", False)):
+        monkeypatch.setattr(loop, "native_bf16", lambda device, native=native: native)
+        train_main(argv + ["--out", str(tmp_path / f"run-{native}{flag}"), flag])
+        captured = capsys.readouterr()
+        assert ("autocast True" if flag == "--autocast" else "autocast False") in captured.out
+        assert ("emulated" in captured.err) == warned
+
+
 def test_soup_averages_runs_from_the_same_start(tmp_path):
     """Two runs of different seeds average into a checkpoint that exports and resumes; a run
     with an added block averages with one without; runs of different shapes are refused."""
