@@ -220,8 +220,9 @@ def main(argv=None) -> Path:
     args = parse_args(argv)
     out = start_run(args)
     device = torch.device(args.device)
-    autocast = args.autocast if args.autocast is not None else native_bf16(device)
-    if autocast and not native_bf16(device):
+    native = native_bf16(device)
+    autocast = args.autocast if args.autocast is not None else native
+    if autocast and not native:
         # forced where oneDNN emulates bf16: session 40 lost its first 6 minutes so, under 0.14
         # images/s at 256 px on one EPYC thread without AVX-512 against 1.0 in float32
         print("warning: --autocast on a CPU without native bf16 (AVX-512 BF16 or AMX) is emulated "
