@@ -71,9 +71,15 @@ class ExactContext:
                anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slice k's integer (mean, log-scale) with the non-anchors corrected from the anchors'
         symbols (zero elsewhere) and the log-scales: CheckerboardContext.refine, exactly."""
-        inputs = np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0)
-        delta = self.spatial[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
-        delta = delta[0].numpy().astype(np.int64) * ~anchor
+        inputs = torch.from_numpy(
+            np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0).astype(np.float64))[None]
+        delta = np.zeros((2 * self.size, *anchor.shape), dtype=np.int64)
+        # The corrections are used at the non-anchors only: the two lattices of positions
+        # (row, col) with row + col odd, computed alone at half the cost of the whole grid.
+        for row, col in ((0, 1), (1, 0)):
+            if row < anchor.shape[0] and col < anchor.shape[1]:
+                part = self.spatial[k].run_sampled(inputs, row, col)
+                delta[:, row::2, col::2] = part[0].numpy().astype(np.int64)
         return mean + delta[: self.size], log_scale + delta[self.size:]
 
 
