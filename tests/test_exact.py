@@ -6,6 +6,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from aecodec import container
@@ -103,3 +105,25 @@ def test_hyper_path_matches_float_model_closely(codec):
     mean, _ = lm.h_s(z)
     assert np.abs(mean).max() < 2**40  # plain integers, far from the exactness limit
     assert mean.dtype == np.int64
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.sampled_from([3, 5]), c_in=st.integers(1, 6), c_out=st.integers(1, 6),
+       h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_context_layers_as_products_equal_conv2d(k, c_in, c_out, h, w, seed):
+    """The context networks' 'same' convolutions run as k*k shifted matrix products
+    (exact._same_conv): the same integers as F.conv2d, whatever the size, one row or column
+    included, at magnitudes near the exactness limit."""
+    import torch
+    import torch.nn.functional as F
+    from aecodec.exact import EXACT_LIMIT, WEIGHT_BITS, ExactConvStack, IntLayer, _same_conv
+    rng = np.random.default_rng(seed)
+    weight = torch.from_numpy(rng.integers(-2**15, 2**15, (c_out, c_in, k, k)).astype(np.float64))
+    bias = torch.from_numpy(rng.integers(-2**40, 2**40, c_out).astype(np.float64))
+    # activations as large as the stack's bound check lets through
+    largest = (EXACT_LIMIT - 2**40) / float(weight.abs().sum(dim=(1, 2, 3)).max())
+    a = torch.from_numpy(rng.integers(-int(largest), int(largest), (1, c_in, h, w)).astype(np.float64))
+    expected = F.conv2d(a, weight, bias, padding=k // 2)
+    assert torch.equal(_same_conv(a, weight, bias), expected)
+    stack = ExactConvStack([IntLayer(weight, bias, False, 1, k // 2, 0, False)])
+    assert torch.equal(stack.run(a), expected.mul(2.0**-WEIGHT_BITS).floor())
