@@ -36,6 +36,12 @@ class IntLayer:
     output_padding: int
     relu: bool
 
+    @property
+    def same(self) -> bool:
+        """A stride-1 convolution with a square odd kernel and 'same' padding (k // 2)."""
+        return (not self.transposed and self.stride == 1
+                and self.weight.shape[2:] == (2 * self.padding + 1,) * 2)
+
 
 class ExactConvStack:
     """A conv / transposed-conv / ReLU stack on integer weights and activations."""
@@ -110,9 +116,7 @@ class ExactConvStack:
         other layers are 1x1 (the checkerboard context, which needs one half of its outputs,
         i.e. two such lattices). The integers are the same as run()'s: every sum is exact."""
         first, *rest = self.layers
-        same = first.weight.shape[2:] == (2 * first.padding + 1,) * 2
-        if first.transposed or first.stride != 1 or not same or any(
-                l.transposed or l.stride != 1 or l.weight.shape[2:] != (1, 1) for l in rest):
+        if not first.same or any(not l.same or l.weight.shape[2] != 1 for l in rest):
             raise ValueError("run_sampled needs one stride-1 convolution, then 1x1 layers")
         a = self._apply(first, self._gains[0], a, (row, col))
         for layer, gain in zip(rest, self._gains[1:]):
@@ -153,9 +157,7 @@ def _products_pay(layer: IntLayer, a: torch.Tensor) -> bool:
     as much as its one large product (the context networks' layers, 64 or fewer outputs:
     0.68-0.85x the time, minimum of 15 interleaved runs on one AVX2 core; h_s's last layer,
     384 outputs: 1.14x, so it keeps F.conv2d)."""
-    k = layer.weight.shape[2]
-    return (not layer.transposed and layer.stride == 1 and k > 1 and a.shape[0] == 1
-            and layer.weight.shape[2:] == (2 * layer.padding + 1,) * 2
+    return (layer.same and layer.weight.shape[2] > 1 and a.shape[0] == 1
             and layer.weight.shape[0] <= 128)
 
 

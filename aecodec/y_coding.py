@@ -74,12 +74,11 @@ class ExactContext:
         inputs = torch.from_numpy(
             np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0).astype(np.float64))[None]
         delta = np.zeros((2 * self.size, *anchor.shape), dtype=np.int64)
-        # The corrections are used at the non-anchors only: the two lattices of positions
-        # (row, col) with row + col odd, computed alone at half the cost of the whole grid.
-        for row, col in ((0, 1), (1, 0)):
-            if row < anchor.shape[0] and col < anchor.shape[1]:
-                part = self.spatial[k].run_sampled(inputs, row, col)
-                delta[:, row::2, col::2] = part[0].numpy().astype(np.int64)
+        # The corrections are used at the non-anchors only: the checkerboard's other half is
+        # two lattices of stride 2, each computed alone at a quarter of the whole grid's cost.
+        for row, col in zip(*np.nonzero(~anchor[:2, :2])):
+            part = self.spatial[k].run_sampled(inputs, int(row), int(col))
+            delta[:, row::2, col::2] = part[0].numpy().astype(np.int64)
         return mean + delta[: self.size], log_scale + delta[self.size:]
 
 
