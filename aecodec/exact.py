@@ -36,12 +36,6 @@ class IntLayer:
     output_padding: int
     relu: bool
 
-    @property
-    def same(self) -> bool:
-        """A stride-1 convolution with a square odd kernel and 'same' padding (k // 2)."""
-        return (not self.transposed and self.stride == 1
-                and self.weight.shape[2:] == (2 * self.padding + 1,) * 2)
-
 
 class ExactConvStack:
     """A conv / transposed-conv / ReLU stack on integer weights and activations."""
@@ -106,59 +100,33 @@ class ExactConvStack:
         """Integer activations (1, C, h, w) in float64, scale 2**ACT_BITS -> the same for the
         output. Raises DecodeError rather than leave the exact range."""
         for layer, gain in zip(self.layers, self._gains):
-            a = self._apply(layer, gain, a)
+            # Bound the largest possible partial sum before computing it.
+            if float(a.abs().max()) * gain + float(layer.bias.abs().max()) >= EXACT_LIMIT:
+                raise DecodeError("latent values too large for exact decoding")
+            if layer.transposed:
+                acc = F.conv_transpose2d(a, layer.weight, layer.bias, layer.stride,
+                                         layer.padding, layer.output_padding)
+            elif _products_pay(layer, a):
+                acc = _same_conv(a, layer.weight, layer.bias)
+            else:
+                acc = F.conv2d(a, layer.weight, layer.bias, layer.stride, layer.padding)
+            if layer.relu:
+                acc.clamp_min_(0)
+            # floor(acc / 2**WEIGHT_BITS): scaling by a power of two is exact in float64,
+            # and in place it saves two passes over the largest tensors of the decoder
+            a = acc.mul_(2.0**-WEIGHT_BITS).floor_()
         return a
-
-    @torch.no_grad()
-    def run_sampled(self, a: torch.Tensor, row: int, col: int) -> torch.Tensor:
-        """run(a)[..., row::2, col::2], computing only those outputs: a quarter of the work.
-        For stacks whose first layer is a stride-1 convolution with 'same' padding and whose
-        other layers are 1x1 (the checkerboard context, which needs one half of its outputs,
-        i.e. two such lattices). The integers are the same as run()'s: every sum is exact."""
-        first, *rest = self.layers
-        if not first.same or any(not l.same or l.weight.shape[2] != 1 for l in rest):
-            raise ValueError("run_sampled needs one stride-1 convolution, then 1x1 layers")
-        a = self._apply(first, self._gains[0], a, (row, col))
-        for layer, gain in zip(rest, self._gains[1:]):
-            a = self._apply(layer, gain, a)
-        return a
-
-    @staticmethod
-    def _apply(layer: IntLayer, gain: float, a: torch.Tensor,
-               lattice: tuple[int, int] | None = None) -> torch.Tensor:
-        """One layer; with `lattice` (row, col), a stride-1 convolution evaluated only at rows
-        row, row + 2, ... and columns col, col + 2, ... (a stride-2 convolution of the padded
-        input from that offset)."""
-        # Bound the largest possible partial sum before computing it.
-        if float(a.abs().max()) * gain + float(layer.bias.abs().max()) >= EXACT_LIMIT:
-            raise DecodeError("latent values too large for exact decoding")
-        if layer.transposed:
-            acc = F.conv_transpose2d(a, layer.weight, layer.bias, layer.stride,
-                                     layer.padding, layer.output_padding)
-        elif lattice is None and _products_pay(layer, a):
-            acc = _same_conv(a, layer.weight, layer.bias)
-        elif lattice is None:
-            acc = F.conv2d(a, layer.weight, layer.bias, layer.stride, layer.padding)
-        else:
-            p = layer.padding
-            row, col = lattice
-            acc = F.conv2d(F.pad(a, (p, p, p, p))[:, :, row:, col:], layer.weight, layer.bias,
-                           stride=2)
-        if layer.relu:
-            acc.clamp_min_(0)
-        # floor(acc / 2**WEIGHT_BITS): scaling by a power of two is exact in float64,
-        # and in place it saves two passes over the largest tensors of the decoder
-        return acc.mul_(2.0**-WEIGHT_BITS).floor_()
 
 
 def _products_pay(layer: IntLayer, a: torch.Tensor) -> bool:
     """Whether _same_conv beats F.conv2d for this layer: a stride-1 'same' convolution wider
     than 1x1 on one image, with few output channels, where the im2col copy of F.conv2d costs
-    as much as its one large product (the context networks' layers, 64 or fewer outputs:
-    0.68-0.85x the time, minimum of 15 interleaved runs on one AVX2 core; h_s's last layer,
-    384 outputs: 1.14x, so it keeps F.conv2d)."""
-    return (layer.same and layer.weight.shape[2] > 1 and a.shape[0] == 1
-            and layer.weight.shape[0] <= 128)
+    as much as its one large product (the context and checkerboard networks' layers, 64 or
+    fewer outputs: 0.68-0.85x the time, minimum of 15 interleaved runs on one AVX2 core; h_s's
+    last layer, 384 outputs: 1.14x, so it keeps F.conv2d)."""
+    return (not layer.transposed and layer.stride == 1 and layer.weight.shape[2] > 1
+            and layer.weight.shape[2:] == (2 * layer.padding + 1,) * 2
+            and a.shape[0] == 1 and layer.weight.shape[0] <= 128)
 
 
 def _same_conv(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

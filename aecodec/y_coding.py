@@ -71,14 +71,9 @@ class ExactContext:
                anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Slice k's integer (mean, log-scale) with the non-anchors corrected from the anchors'
         symbols (zero elsewhere) and the log-scales: CheckerboardContext.refine, exactly."""
-        inputs = torch.from_numpy(
-            np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0).astype(np.float64))[None]
-        delta = np.zeros((2 * self.size, *anchor.shape), dtype=np.int64)
-        # The corrections are used at the non-anchors only: the checkerboard's other half is
-        # two lattices of stride 2, each computed alone at a quarter of the whole grid's cost.
-        for row, col in zip(*np.nonzero(~anchor[:2, :2])):
-            part = self.spatial[k].run_sampled(inputs, int(row), int(col))
-            delta[:, row::2, col::2] = part[0].numpy().astype(np.int64)
+        inputs = np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0)
+        delta = self.spatial[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
+        delta = delta[0].numpy().astype(np.int64) * ~anchor
         return mean + delta[: self.size], log_scale + delta[self.size:]
 
 

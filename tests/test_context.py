@@ -8,8 +8,6 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import psnr, training_images
@@ -331,35 +329,6 @@ def test_checkerboard_ships_integer_networks(tiny_cb, monkeypatch):
     assert arrays["cb.0.0.weight"].shape[2:] == (5, 5)
     assert len(weights.load("tiny-cb").context.spatial) == 3
     assert weights.load("tiny-cc").context.spatial is None
-
-
-@settings(max_examples=30, deadline=None)
-@given(h=st.integers(1, 9), w=st.integers(1, 9), seed=st.integers(0, 2**16))
-def test_checkerboard_lattices_match_the_whole_grid(h, w, seed):
-    """The decoder runs the spatial network on the two non-anchor lattices alone; each must be
-    exactly the whole grid's output there, whatever the size (odd, one row, one column)."""
-    from aecodec.exact import ExactConvStack
-    from aecodec.nn.context import slice_net
-    torch.manual_seed(seed)
-    net = slice_net(6, 6, (5, 4), first=5, rest=1)
-    for p in net.parameters():
-        torch.nn.init.normal_(p, std=0.5)
-    stack = ExactConvStack.from_float(net)
-    a = torch.from_numpy(np.random.default_rng(seed).integers(
-        -2**14, 2**14, (1, 6, h, w)).astype(np.float64))
-    whole = stack.run(a)
-    for row, col in ((0, 1), (1, 0), (0, 0), (1, 1)):
-        if row < h and col < w:
-            torch.testing.assert_close(stack.run_sampled(a, row, col),
-                                       whole[..., row::2, col::2], rtol=0, atol=0)
-
-
-def test_lattices_need_a_pointwise_tail():
-    from aecodec.exact import ExactConvStack
-    from aecodec.nn.context import slice_net
-    stack = ExactConvStack.from_float(slice_net(4, 4, (3,), first=5, rest=3))
-    with pytest.raises(ValueError, match="1x1"):
-        stack.run_sampled(torch.zeros(1, 4, 4, 4, dtype=torch.float64), 0, 1)
 
 
 def test_checkerboard_corrects_only_the_second_half(tiny_cb, tiny_models, monkeypatch):
