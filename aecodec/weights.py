@@ -22,6 +22,7 @@ from .entropy import TableSet
 from .errors import UnknownModelError
 from .exact import ExactHyperSynthesis
 from .model import HyperpriorModel, ModelConfig
+from .nn.gdn import GDN
 from .y_coding import ExactContext
 
 MANIFEST = "manifest.json"
@@ -141,6 +142,9 @@ def _read_model(root, model_id: str) -> LoadedModel:
     # NHWC weights: oneDNN's CPU (transposed) convolutions run them 1.2-1.7x faster (g_s of a
     # Kodak image: 0.84 -> 0.60 s on one thread); the arithmetic is the same up to rounding.
     net.to(memory_format=torch.channels_last)
+    for module in net.modules():  # each GDN's input is a convolution output only it reads
+        if isinstance(module, GDN):
+            module.overwrite_input = True
     return LoadedModel(model_id, manifest(root)["models"][model_id]["sha256"], config, net,
                        ExactHyperSynthesis.from_arrays(arrays, "h_s"),
                        TableSet.from_arrays(arrays, "z"), TableSet.from_arrays(arrays, "y"),

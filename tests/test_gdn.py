@@ -23,3 +23,31 @@ def test_bands_give_the_whole_tensor_result(inverse, memory_format, monkeypatch)
     assert banded.is_contiguous(memory_format=memory_format)
     reference = layer(x)  # gradients on: the training formula
     torch.testing.assert_close(banded, reference.detach(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_overwriting_the_input_gives_the_same_result(inverse, monkeypatch):
+    torch.manual_seed(1)
+    layer = gdn.GDN(16, inverse=inverse)
+    x = torch.randn(1, 16, 29, 31).contiguous(memory_format=torch.channels_last)
+    monkeypatch.setattr(gdn, "BAND_ELEMENTS", 16 * 100)  # several bands, one ragged
+    with torch.no_grad():
+        expected = layer(x)
+        layer.overwrite_input = True
+        scratch = x.clone()
+        got = layer(scratch)
+    assert torch.equal(got, expected)
+    assert got.data_ptr() == scratch.data_ptr()  # written where the input was
+    with torch.no_grad():  # an input the bands cannot cover in place falls back, untouched
+        plain = x.contiguous()
+        assert torch.equal(layer(plain), expected) and torch.equal(plain, x)
+
+
+def test_loaded_networks_overwrite_and_training_ones_do_not():
+    from aecodec import weights
+    from aecodec.model import HyperpriorModel
+
+    loaded = weights.load().net
+    assert all(m.overwrite_input for m in loaded.modules() if isinstance(m, gdn.GDN))
+    fresh = HyperpriorModel(weights.load().config)
+    assert not any(m.overwrite_input for m in fresh.modules() if isinstance(m, gdn.GDN))

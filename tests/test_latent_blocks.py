@@ -123,3 +123,16 @@ def test_windows_widen_with_the_latent_blocks(block_weights, sample, monkeypatch
     assert np.abs(windowed - whole).max() <= 1 and psnr(windowed, whole) > 60
     assert codec.compress(image, quality=60) == data  # g_a in windows: the same file
     assert tiling.window_margin(4) == 96 and tiling.window_margin(2) == tiling.WINDOW_MARGIN
+
+
+def test_a_block_infers_as_it_trains_and_leaves_its_input_alone():
+    from aecodec.nn.transforms import ResidualBottleneck
+
+    torch.manual_seed(3)
+    block = ResidualBottleneck(8, 4)
+    torch.nn.init.normal_(block.body[-1].weight)  # not the identity it starts as
+    x = torch.randn(1, 8, 11, 13)
+    before = x.clone()
+    with torch.no_grad():
+        inferred = block(x)
+    assert torch.equal(inferred, block(x).detach()) and torch.equal(x, before)

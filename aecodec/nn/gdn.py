@@ -23,6 +23,11 @@ class GDN(nn.Module):
         super().__init__()
         self.inverse = inverse
         self.beta_min = beta_min
+        # Inference may write the result over its input (set by the weights loader, whose
+        # networks feed each GDN a fresh convolution output that nothing else holds): a
+        # Kodak-sized layer at 1/2 resolution then needs no new 50 MB output tensor, whose
+        # first touch costs more than the arithmetic in it.
+        self.overwrite_input = False
         self.beta_raw = nn.Parameter(torch.sqrt(torch.ones(channels) + _PEDESTAL))
         self.gamma_raw = nn.Parameter(torch.sqrt(gamma_init * torch.eye(channels) + _PEDESTAL))
 
@@ -48,10 +53,11 @@ class GDN(nn.Module):
         # over channels is a plain matrix product on each band, with no layout conversion in
         # or out (a band sliced from a channels-last tensor is not one to conv2d, which copied
         # it to and from its own layout: 0.14 s of a Kodak decode). Every pass writes into
-        # buffers allocated once, the last one straight into the output. Each output value
-        # depends on its own position's channels only, so bands change nothing but the speed.
+        # buffers allocated once, the last one straight into the output (the input itself
+        # when allowed: each band is read before it is written). Each output value depends
+        # on its own position's channels only, so bands change nothing but the speed.
         pixels = pixels_last.reshape(-1, c)
-        out = torch.empty_like(pixels)
+        out = pixels if self.overwrite_input else torch.empty_like(pixels)
         band = max(1, min(BAND_ELEMENTS // c, pixels.shape[0]))
         square, norm = torch.empty(band, c, dtype=x.dtype), torch.empty(band, c, dtype=x.dtype)
         gamma_t = gamma.view(c, c).t()
