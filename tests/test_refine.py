@@ -151,3 +151,17 @@ def test_cluster_checks_effort_before_any_work(tmp_path):
     from aecodec.cluster import compress_paths
     with pytest.raises(aecodec.InputError, match="effort"):
         compress_paths([tmp_path / "a.png"], tmp_path, client=None, effort=9)
+
+
+def test_adam_steps_as_torch_optim_adam():
+    torch.manual_seed(5)
+    ours = [torch.randn(3, 4, 5), torch.randn(7)]
+    theirs = [p.clone().requires_grad_(True) for p in ours]
+    ours = [p.requires_grad_(True) for p in ours]
+    mine, reference = refine.Adam(ours, lr=0.3), torch.optim.Adam(theirs, lr=0.3)
+    for _ in range(6):
+        for params, opt in ((ours, mine), (theirs, reference)):
+            opt.zero_grad()
+            sum((p.sin() * p).sum() for p in params).backward()
+            opt.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
