@@ -5,19 +5,34 @@
     img = aecodec.decompress(data)                       # PIL image, original size and mode
 
 `Codec` loads the weights once; reuse it for many images.
+
+torch is imported with `Codec` (on first use of it, of `compress` or of `decompress`), not with
+the package: the container, the errors, `aecodec info` and `aecodec --help` do not need it,
+and importing it takes seconds.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from .codec import DEFAULT_QUALITY, Codec
 from .container import Header, read_header
+from .efforts import DEFAULT_QUALITY
 from .errors import (AecError, AecWarning, CorruptChunkError, DecodeError, FormatError,
                      InputError, InputWarning, LimitError, MetadataWarning, NotAecFileError,
                      TargetWarning, TruncatedFileError, UnknownModelError,
                      UnsupportedVersionError)
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .codec import Codec
+
+
+def __getattr__(name: str):
+    if name == "Codec":
+        from .codec import Codec
+        return Codec
+    raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
 
 
 def _default_codec() -> Codec:
@@ -30,6 +45,7 @@ def _default_codec() -> Codec:
 
 @lru_cache(maxsize=1)
 def _codec_for(root: str, model_id: str) -> Codec:
+    from .codec import Codec
     return Codec(model_id)
 
 

@@ -21,9 +21,8 @@ from pathlib import Path
 import click
 
 from . import container
-from .codec import DEFAULT_QUALITY
 from .errors import AecError
-from .efforts import COST as EFFORT_COST, MAX_EFFORT
+from .efforts import COST as EFFORT_COST, DEFAULT_QUALITY, MAX_EFFORT
 from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
 def _fail(message: str, code: int = 1):

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import container, entropy, rate_search, refine, tiling, weights, wiener
-from .efforts import EFFORTS, check_effort
+from .efforts import DEFAULT_QUALITY, EFFORTS, check_effort  # noqa: F401 (DEFAULT_QUALITY re-exported)
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
@@ -34,7 +34,6 @@ from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_pe
 from .tiling import LATENT, Box
 from .y_coding import decode_y, encode_y
 
-DEFAULT_QUALITY = 50.0
 STRIDE = tiling.ALIGN  # total downsampling of z; images are padded to a multiple of it
 REFINED_TRIES = 3  # refined encodes a size or bpp target may take (aecodec.refine)
 TARGET_SLACK = 0.03  # a bpp target missed by more, at quality 0 or 100, is warned about

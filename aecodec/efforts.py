@@ -1,6 +1,7 @@
-"""The encoder's effort levels: what each spends encode time on. The table on its own, apart
-from refinement's machinery (aecodec.refine takes steps and a rate): the codec, the command
-line, the comparison tool, the cluster client and the bench read and check it here.
+"""The encoder's settings a caller picks: the default quality, and the effort levels, what
+each spends encode time on. The table on its own, apart from refinement's machinery
+(aecodec.refine takes steps and a rate) and without torch: the codec, the command line, the
+comparison tool, the cluster client and the bench read and check it here.
 
 Effort 0 is the plain encoder. Effort 1 fits a post-filter to what the file decodes to
 (aecodec.wiener; one synthesis and a least-squares fit). Efforts 2-4 first refine the image's
@@ -15,6 +16,8 @@ import numbers
 from typing import NamedTuple
 
 from .errors import InputError
+
+DEFAULT_QUALITY = 50.0  # 0..100, continuous: the eight trained levels and between them
 
 
 class Effort(NamedTuple):

@@ -60,7 +60,7 @@ class AecDecoder(ImageFile.PyDecoder):
 
 def _save(im: Image.Image, fp, filename) -> None:
     from . import _default_codec
-    from .codec import DEFAULT_QUALITY
+    from .efforts import DEFAULT_QUALITY
     options = im.encoderinfo
     quality = options.get("quality", DEFAULT_QUALITY)
     effort = options.get("effort", 0)

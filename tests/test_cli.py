@@ -139,3 +139,27 @@ def test_file_objects_in_the_api(codec, png):
     assert data == codec.compress(png, 30)
     with io.BytesIO(data) as fh:
         assert codec.decompress(fh).size == (256, 192)
+
+
+def test_help_version_and_info_do_not_import_torch(tmp_path):
+    """torch takes seconds to import: the package, the command's options and `aecodec info`
+    go without it, and `aecodec.Codec` brings it in when first used."""
+    import numpy as np
+
+    import aecodec
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    path = tmp_path / "x.aec"
+    path.write_bytes(aecodec.compress(pixels, quality=10))
+    code = ("import sys; from aecodec.cli import main\n"
+            "for args in (['--help'], ['--version'], ['info', sys.argv[1]], ['info', '--json', sys.argv[1]]):\n"
+            "    try:\n"
+            "        main(args)\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 0, (args, e.code)\n"
+            "assert 'torch' not in sys.modules\n"
+            "import aecodec; aecodec.Codec\n"
+            "assert 'torch' in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "format version" in out.stdout and '"width": 48' in out.stdout
