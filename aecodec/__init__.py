@@ -35,6 +35,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'aecodec' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), "Codec"})
+
+
 def _default_codec() -> Codec:
     """The Codec of the installed default model, made once per weights folder and default:
     pointing AECODEC_WEIGHTS elsewhere in the same process takes effect."""
