@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from . import container, entropy, rate_search, refine, tiling, weights, wiener
-from .efforts import DEFAULT_QUALITY, EFFORTS, check_effort  # noqa: F401 (DEFAULT_QUALITY re-exported)
+from .efforts import DEFAULT_QUALITY, EFFORTS, check_effort
 from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes

@@ -13,6 +13,7 @@ from __future__ import annotations
 from PIL import Image, ImageFile
 
 from . import container
+from .efforts import DEFAULT_QUALITY
 from .errors import AecError
 from .metadata import INFO_KEYS, replaced, to_info
 
@@ -60,7 +61,6 @@ class AecDecoder(ImageFile.PyDecoder):
 
 def _save(im: Image.Image, fp, filename) -> None:
     from . import _default_codec
-    from .efforts import DEFAULT_QUALITY
     options = im.encoderinfo
     quality = options.get("quality", DEFAULT_QUALITY)
     effort = options.get("effort", 0)

@@ -47,7 +47,7 @@ def test_loaded_networks_overwrite_and_training_ones_do_not():
     from aecodec import weights
     from aecodec.model import HyperpriorModel
 
-    loaded = weights.load().net
-    assert all(m.overwrite_input for m in loaded.modules() if isinstance(m, gdn.GDN))
-    fresh = HyperpriorModel(weights.load().config)
+    loaded = weights.load()
+    assert all(m.overwrite_input for m in loaded.net.modules() if isinstance(m, gdn.GDN))
+    fresh = HyperpriorModel(loaded.config)
     assert not any(m.overwrite_input for m in fresh.modules() if isinstance(m, gdn.GDN))
