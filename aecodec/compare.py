@@ -129,7 +129,10 @@ class PillowCodec:
         self.qmin, self.qmax, self.options = qmin, qmax, options
 
     def unavailable(self) -> str | None:
-        if not features.check(self.feature):
+        with warnings.catch_warnings():  # Pillow before 11.3 warns that it has never heard of AVIF
+            warnings.simplefilter("ignore")
+            available = features.check(self.feature)
+        if not available:
             return (f"not available: Pillow {Image.__version__} here was built without "
                     f"{self.feature}")
         return None

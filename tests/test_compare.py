@@ -123,7 +123,9 @@ def test_png_shows_every_codec(result):
 
 def test_html_is_self_contained(result):
     page = result.render_html()
-    assert page.count("<img ") == 10 and page.count('src="data:image/png;base64,') == 10
+    shown = 2 * (1 + sum(e.ok for e in result.entries))  # the original and each coded picture,
+    # whole and zoomed; a codec Pillow lacks (AVIF before Pillow 11.3) has a row and no picture
+    assert page.count("<img ") == shown and page.count('src="data:image/png;base64,') == shown
     assert "tiny &lt;crop&gt;" in page and "<crop>" not in page  # the name is escaped
     for e in result.entries:
         if e.ok:
