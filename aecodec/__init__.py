@@ -25,7 +25,10 @@ from .errors import (AecError, AecWarning, CorruptChunkError, DecodeError, Forma
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from .codec import Codec
+    from .inputs import AecInput, ImageInput, MetadataPolicy, Region
 
 
 def __getattr__(name: str):
@@ -59,8 +62,8 @@ def register_pillow() -> None:
     register()
 
 
-def compress(image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
-             size: int | None = None, effort: int = 0, metadata="all") -> bytes:
+def compress(image: ImageInput, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
+             size: int | None = None, effort: int = 0, metadata: MetadataPolicy = "all") -> bytes:
     """Encode an image (PIL image, uint8 array, path or binary file) into .aec bytes. `size`
     (bytes) or `bpp` replaces `quality` with a target: the largest file within `size`, or the
     file closest to `bpp`. `effort` 1-4 trades encode time for smaller files, `metadata`
@@ -70,7 +73,7 @@ def compress(image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = Non
                                      metadata=metadata)
 
 
-def decompress(data, *, region=None):
+def decompress(data: AecInput, *, region: Region | None = None) -> Image.Image:
     """Decode .aec bytes (or a path to, or binary file of, a .aec file) into a PIL image;
     `region=(x, y, w, h)` decodes only that rectangle."""
     return _default_codec().decompress(data, region=region)

@@ -27,6 +27,7 @@ from .container import DEFAULT_MAX_DIMENSION, DEFAULT_MAX_PIXELS, Header
 from .errors import FormatError, InputError, TargetWarning, TruncatedFileError
 from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, padded_window, split_planes
+from .inputs import AecInput, ImageInput, MetadataPolicy, Region
 from .metadata import collect, to_info
 from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
@@ -125,7 +126,7 @@ class Codec:
 
     def __init__(self, model_id: str | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  max_dimension: int | None = DEFAULT_MAX_DIMENSION,
-                 tile_size: int | None = tiling.DEFAULT_TILE, device="cpu"):
+                 tile_size: int | None = tiling.DEFAULT_TILE, device: str | torch.device = "cpu") -> None:
         if tile_size and (tile_size % tiling.ALIGN or not 0 < tile_size <= 0xFFFF):
             raise InputError(f"tile_size must be a multiple of {tiling.ALIGN} below 65536, "
                              f"got {tile_size}")
@@ -146,8 +147,9 @@ class Codec:
 
     # -- encoding ------------------------------------------------------------------------------
     @torch.no_grad()
-    def compress(self, image, quality: float = DEFAULT_QUALITY, *, bpp: float | None = None,
-                 size: int | None = None, effort: int = 0, metadata="all") -> bytes:
+    def compress(self, image: ImageInput, quality: float = DEFAULT_QUALITY, *,
+                 bpp: float | None = None, size: int | None = None, effort: int = 0,
+                 metadata: MetadataPolicy = "all") -> bytes:
         """Encode a PIL image, numpy uint8 array, path or binary file into the bytes of a .aec file.
 
         With `size` (bytes) or `bpp` (bits per pixel of the whole file) the quality is searched
@@ -293,7 +295,7 @@ class Codec:
         return max(fits, key=len) if fits else min([plain, *refined.values()], key=len)
 
     # -- decoding ------------------------------------------------------------------------------
-    def open_image(self, image) -> Image.Image:
+    def open_image(self, image: ImageInput) -> Image.Image:
         """The encoder's input as a PIL image; for a path or a binary file object, the size
         limits are checked from the file's header before its pixels are decoded."""
         if isinstance(image, (str, os.PathLike)) or hasattr(image, "read"):
@@ -358,7 +360,7 @@ class Codec:
         check_stream("YSTR" + where, ys, rows.size, float(counts @ min_bits_per_row(lm.y_tables)),
                      f"a {f.header.width}x{f.header.height} image")
 
-    def decode_symbols(self, data) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
+    def decode_symbols(self, data: AecInput) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
         """The file, its model and the symbols of every tile in raster order (one tile when
         the file is untiled)."""
         f = self._parse(data)
@@ -368,7 +370,7 @@ class Codec:
                        for i, (box, st) in enumerate(zip(f.tiles, f.tile_streams()))]
 
     @torch.no_grad()
-    def decompress(self, data, *, region=None) -> Image.Image:
+    def decompress(self, data: AecInput, *, region: Region | None = None) -> Image.Image:
         """Decode .aec bytes (or a path to, or binary file of, a .aec file) into a PIL image of
         the original mode.
 

@@ -38,6 +38,7 @@ from PIL import Image, ImageDraw, ImageFont, features
 from .units import parse_box, parse_size  # noqa: F401 (parse_size is part of this API)
 from .errors import InputError, TargetWarning
 from .efforts import MAX_EFFORT, check_effort
+from .inputs import ImageInput
 
 VIEW_WIDTH = 384  # full views in the PNG are downscaled to at most this width
 ZOOM_FACTOR = 4  # default nearest-neighbour upscale of the zoomed crop
@@ -226,8 +227,8 @@ class Comparison:
         return _render_html(self)
 
 
-def compare(image, *, size: int | str | None = None, bpp: float | None = None,
-            zoom: tuple[int, int, int, int] | str | None = None, codecs=None,
+def compare(image: ImageInput, *, size: int | str | None = None, bpp: float | None = None,
+            zoom: tuple[int, int, int, int] | str | None = None, codecs: list | None = None,
             name: str | None = None, on_entry: Callable[[Entry], None] | None = None,
             view_width: int = VIEW_WIDTH, effort: int = 0) -> Comparison:
     """Encode `image` (path, PIL image or uint8 array) with every codec at the same size.
