@@ -252,8 +252,18 @@ def finish(results, t0: float) -> None:
         sys.exit(1)
 
 
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        from .installed import report
+        click.echo(report())
+        ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="aecodec")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+              help="Show the version, the installed models and the versions of Python, the "
+                   "platform, torch, numpy, Pillow, constriction and click (for a bug report), "
+                   "and exit.")
 def main():
     """aecodec - a learned image codec."""
 

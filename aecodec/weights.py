@@ -10,10 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,43 +18,16 @@ import torch
 from .entropy import TableSet
 from .errors import UnknownModelError
 from .exact import ExactHyperSynthesis
+from .installed import MANIFEST, default_model_id, manifest, weights_root  # noqa: F401 (weights.*)
 from .model import HyperpriorModel, ModelConfig
 from .nn.gdn import GDN
 from .y_coding import ExactContext
 
-MANIFEST = "manifest.json"
 SCALE_TABLE_SIZE = 64
-# Parameters shipped as floats (h_s and the context networks, channel and checkerboard, ship as
-# integers, aecodec.exact).
 # Shipped as floats: everything the entropy coder does not see (the transforms, the gains,
-# residual prediction) plus the z density its tables were frozen from.
+# residual prediction) plus the z density its tables were frozen from. h_s and the context
+# networks ship as integers (aecodec.exact).
 FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
-
-
-def weights_root():
-    env = os.environ.get("AECODEC_WEIGHTS")
-    if env:
-        return Path(env)
-    try:
-        return resources.files("aecodec._weights")
-    except ModuleNotFoundError:  # running from a source checkout that is not installed
-        return Path(__file__).resolve().parent.parent / "weights"
-
-
-def manifest(root=None) -> dict:
-    root = root if root is not None else weights_root()
-    try:
-        return json.loads((root / MANIFEST).read_text())
-    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
-        return {"models": {}}
-
-
-def default_model_id(m: dict | None = None) -> str:
-    """The manifest's default model (m: an already read manifest of the installed weights)."""
-    m = m if m is not None else manifest()
-    if "default" not in m:
-        raise UnknownModelError(f"no weights installed (looked in {weights_root()})")
-    return m["default"]
 
 
 def read_arrays(root, model_id: str | None = None) -> dict[str, np.ndarray]:
