@@ -25,8 +25,12 @@ from .errors import AecError
 from .efforts import COST as EFFORT_COST, DEFAULT_QUALITY, MAX_EFFORT
 from .output import PART_SUFFIX, check_output, write_atomic  # noqa: F401 (re-exported)
 
-def _fail(message: str, code: int = 1):
+def _error_line(message: str) -> None:
     click.echo(f"aecodec: error: {message}", err=True)
+
+
+def _fail(message: str, code: int = 1):
+    _error_line(message)
     sys.exit(code)
 
 
@@ -395,31 +399,54 @@ def _format_for(path: Path) -> str:
 
 
 @main.command()
-@click.argument("src", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
-def info(src: Path, as_json: bool):
-    """Show the header of SRC (.aec): size, mode, quality, model, stream sizes, metadata, bpp."""
+@click.argument("srcs", metavar="SRC...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (for scripts); with several files, one a line.")
+def info(srcs: tuple[Path, ...], as_json: bool):
+    """Show the header of each SRC (.aec): size, mode, quality, model, stream sizes, metadata,
+    bpp. With several files, a bad one is an error line and the others are still shown (exit
+    code 1)."""
     def job():
-        from .metadata import summary
-        from .reading import read_aec_bytes
-        data = read_aec_bytes(src)
-        f = container.decode_file(data, max_pixels=None, max_dimension=None)
-        h = f.header
-        facts = {"file": str(src), "format_version": "%d.%d" % f.version, "width": h.width,
-                 "height": h.height, "mode": h.mode, "quality": h.quality,
-                 "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
-                 "coder": container.CODERS.get(h.coder, str(h.coder)), "tiles": len(f.tiles),
-                 "tile_size": [h.tile_width, h.tile_height], "chunks": f.chunk_sizes,
-                 "metadata": summary(f.metadata), "postfilter": _postfilter_facts(f.postfilter),
-                 "bytes": len(data),
-                 "bpp": round(8 * len(data) / (h.width * h.height), 6)}
-        if as_json:
-            import json
-            click.echo(json.dumps(facts, indent=2))
-            return
-        for key, value in _info_rows(facts):
-            click.echo(f"{key + ':':<16}{value}")
+        import json
+        failed, shown = False, 0
+        for src in srcs:
+            if len(srcs) == 1:
+                facts = _info_facts(src)  # an error is the command's one line
+            else:
+                try:
+                    facts = _info_facts(src)
+                except AecError as exc:
+                    message = str(exc)  # named after its file, as the others are not
+                    _error_line(message if message.startswith(str(src)) else f"{src}: {message}")
+                    failed = True
+                    continue
+            if as_json:
+                click.echo(json.dumps(facts, indent=2 if len(srcs) == 1 else None))
+                continue
+            if shown:
+                click.echo()
+            shown += 1
+            for key, value in _info_rows(facts):
+                click.echo(f"{key + ':':<16}{value}")
+        if failed:
+            sys.exit(1)
     _run(job)
+
+
+def _info_facts(src: Path) -> dict:
+    from .metadata import summary
+    from .reading import read_aec_bytes
+    data = read_aec_bytes(src)
+    f = container.decode_file(data, max_pixels=None, max_dimension=None)
+    h = f.header
+    return {"file": str(src), "format_version": "%d.%d" % f.version, "width": h.width,
+            "height": h.height, "mode": h.mode, "quality": h.quality,
+            "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
+            "coder": container.CODERS.get(h.coder, str(h.coder)), "tiles": len(f.tiles),
+            "tile_size": [h.tile_width, h.tile_height], "chunks": f.chunk_sizes,
+            "metadata": summary(f.metadata), "postfilter": _postfilter_facts(f.postfilter),
+            "bytes": len(data),
+            "bpp": round(8 * len(data) / (h.width * h.height), 6)}
 
 
 def _postfilter_facts(post) -> dict | None:

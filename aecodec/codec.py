@@ -126,7 +126,8 @@ class Codec:
 
     def __init__(self, model_id: str | None = None, *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  max_dimension: int | None = DEFAULT_MAX_DIMENSION,
-                 tile_size: int | None = tiling.DEFAULT_TILE, device: str | torch.device = "cpu") -> None:
+                 tile_size: int | None = tiling.DEFAULT_TILE,
+                 device: str | torch.device = "cpu") -> None:
         if tile_size and (tile_size % tiling.ALIGN or not 0 < tile_size <= 0xFFFF):
             raise InputError(f"tile_size must be a multiple of {tiling.ALIGN} below 65536, "
                              f"got {tile_size}")
@@ -360,7 +361,8 @@ class Codec:
         check_stream("YSTR" + where, ys, rows.size, float(counts @ min_bits_per_row(lm.y_tables)),
                      f"a {f.header.width}x{f.header.height} image")
 
-    def decode_symbols(self, data: AecInput) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
+    def decode_symbols(self, data: AecInput
+                       ) -> tuple[container.AecFile, weights.LoadedModel, list[Symbols]]:
         """The file, its model and the symbols of every tile in raster order (one tile when
         the file is untiled)."""
         f = self._parse(data)

@@ -28,6 +28,24 @@ def test_compress_info_decompress(run, png, tmp_path):
     assert r.exit_code == 0 and back.exists()
 
 
+def test_info_of_several_files_goes_past_a_bad_one(run, png, tmp_path):
+    import json
+    a, b = tmp_path / "a.aec", tmp_path / "b.aec"
+    assert run("compress", png, a, "-q", 20).exit_code == 0
+    assert run("compress", png, b, "-q", 80).exit_code == 0
+    bad = tmp_path / "bad.aec"
+    bad.write_bytes(b"not a codec file")
+    r = _invoke(["info", bad, a, tmp_path / "missing.aec", b])
+    assert r.exit_code == 1
+    assert r.stderr.splitlines() == [f"aecodec: error: {bad}: not an .aec file (bad signature)",
+                                     f"aecodec: error: {tmp_path / 'missing.aec'}: no such file"]
+    blocks = r.stdout.split("\n\n")  # one block a good file, in the order given
+    assert [blk.splitlines()[0].split()[-1] for blk in blocks] == [str(a), str(b)]
+    r = _invoke(["info", "--json", a, b])  # JSON Lines: one object a line
+    assert r.exit_code == 0
+    assert [json.loads(line)["quality"] for line in r.stdout.splitlines()] == [20, 80]
+
+
 def test_dst_defaults_to_src_with_the_new_suffix(run, png, tmp_path):
     r = run("compress", png, "-q", 20)
     aec = png.with_suffix(".aec")
