@@ -408,20 +408,20 @@ def info(srcs: tuple[Path, ...], as_json: bool):
     code 1)."""
     def job():
         import json
+        several = len(srcs) > 1
         failed, shown = False, 0
         for src in srcs:
-            if len(srcs) == 1:
-                facts = _info_facts(src)  # an error is the command's one line
-            else:
-                try:
-                    facts = _info_facts(src)
-                except AecError as exc:
-                    message = str(exc)  # named after its file, as the others are not
-                    _error_line(message if message.startswith(str(src)) else f"{src}: {message}")
-                    failed = True
-                    continue
+            try:
+                facts = _info_facts(src)
+            except AecError as exc:
+                if not several:
+                    raise  # the command's one error line
+                message = str(exc)  # named after its file, as the others are not
+                _error_line(message if message.startswith(str(src)) else f"{src}: {message}")
+                failed = True
+                continue
             if as_json:
-                click.echo(json.dumps(facts, indent=2 if len(srcs) == 1 else None))
+                click.echo(json.dumps(facts, indent=None if several else 2))
                 continue
             if shown:
                 click.echo()

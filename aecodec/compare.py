@@ -33,11 +33,12 @@ from typing import Callable
 
 import click
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, features
+from PIL import Image, ImageDraw, ImageFont
 
 from .units import parse_box, parse_size  # noqa: F401 (parse_size is part of this API)
 from .errors import InputError, TargetWarning
 from .efforts import MAX_EFFORT, check_effort
+from .images import pillow_has
 from .inputs import ImageInput
 
 VIEW_WIDTH = 384  # full views in the PNG are downscaled to at most this width
@@ -130,10 +131,7 @@ class PillowCodec:
         self.qmin, self.qmax, self.options = qmin, qmax, options
 
     def unavailable(self) -> str | None:
-        with warnings.catch_warnings():  # Pillow before 11.3 warns that it has never heard of AVIF
-            warnings.simplefilter("ignore")
-            available = features.check(self.feature)
-        if not available:
+        if not pillow_has(self.feature):
             return (f"not available: Pillow {Image.__version__} here was built without "
                     f"{self.feature}")
         return None

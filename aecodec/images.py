@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError, features
 
 from .errors import InputError, InputWarning
 from .tiling import Box
@@ -24,6 +24,14 @@ _CONVERT = {"1": "L", "P": None, "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX
             "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
 _REFUSE = {"I": "32-bit integer", "F": "32-bit float"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def pillow_has(feature: str) -> bool:
+    """Whether this Pillow can code `feature` ("jpg", "webp", "avif", ...), quietly: Pillow
+    before 11.3 warns that it has never heard of AVIF."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return features.check(feature)
 
 
 def open_image(image) -> Image.Image:

@@ -8,10 +8,11 @@ skipped by the runner instead of failing it.
 from __future__ import annotations
 
 import io
-import warnings
 
 import numpy as np
-from PIL import Image, features
+from PIL import Image
+
+from aecodec.images import pillow_has
 
 
 def _pillow_decode(data: bytes) -> np.ndarray:
@@ -45,10 +46,7 @@ class _PillowCodec(Codec):
         raise NotImplementedError
 
     def unavailable(self):
-        with warnings.catch_warnings():  # Pillow before 11.3 warns that it has never heard of AVIF
-            warnings.simplefilter("ignore")
-            available = features.check(self.feature)
-        if not available:
+        if not pillow_has(self.feature):
             return f"Pillow {Image.__version__} on this machine was built without {self.feature}"
         return None
 

@@ -187,8 +187,8 @@ def test_help_version_and_info_do_not_import_torch(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "format version" in out.stdout and '"width": 48' in out.stdout
     # --version is what a bug report needs: the models and every version that decides the bytes
-    from aecodec import weights
-    assert f"(default: {weights.default_model_id()})" in out.stdout
+    from aecodec import installed
+    assert f"(default: {installed.default_model_id()})" in out.stdout
     assert "Python 3." in out.stdout and "torch 2." in out.stdout and "constriction 0." in out.stdout
 
 

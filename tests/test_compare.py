@@ -80,7 +80,7 @@ def test_unreachable_target_is_a_note_not_a_crash(tiny, codec, tmp_path):
 
 
 def test_codec_missing_from_pillow_is_a_note(tiny, monkeypatch):
-    monkeypatch.setattr(cmp.features, "check", lambda name: name != "avif")
+    monkeypatch.setattr(cmp, "pillow_has", lambda name: name != "avif")
     avif = cmp.default_codecs()[3]
     e = avif.fit(tiny, TARGET)
     assert not e.ok and "built without avif" in e.note
