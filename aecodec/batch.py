@@ -46,8 +46,7 @@ def expand_sources(items, extensions: set[str]) -> list[Path]:
             out += sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
         else:
             out.append(path)  # a missing file is reported as a failure of its own
-    seen: set[Path] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(out))  # each path once, first mention first
 
 
 def plan(sources: list[Path], out_dir: Path, suffix: str) -> list[tuple[Path, Path]]:

@@ -153,7 +153,7 @@ def _map(kind: str, paths, out_dir, *, client, suffix: str, force: bool, option,
     out_dir.mkdir(parents=True, exist_ok=True)
     on_result = on_result or (lambda r: None)
     paths = list(paths)
-    results: list[Result | None] = [None] * len(paths)
+    results: dict[int, Result] = {}  # by index into paths
     todo: list[tuple[int, Path, Path]] = []
     claimed: dict[Path, Path] = {}
     for i, item in enumerate(paths):
@@ -198,7 +198,7 @@ def _map(kind: str, paths, out_dir, *, client, suffix: str, force: bool, option,
             except Exception:
                 pass
             raise
-    return results
+    return [results[i] for i in range(len(paths))]
 
 
 def compress_paths(paths, out_dir, *, client, quality: float = 50.0, bpp: float | None = None,

@@ -29,6 +29,7 @@ from .exact import ACT_BITS, scale_indexes
 from .images import merge_planes, open_image, padded_window, split_planes
 from .inputs import AecInput, ImageInput, MetadataPolicy, Region
 from .metadata import collect, to_info
+from .model import HyperpriorModel
 from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
@@ -113,6 +114,13 @@ class _Prepared:
     alpha_chunk: bytes | None
     metadata: dict[str, bytes]  # raw ICC profile / EXIF / XMP to store (aecodec.metadata)
 
+    @property
+    def pixels(self) -> np.ndarray:
+        """The kept pixels, which refinement and the post-filter measure against."""
+        if self.rgb is None:
+            raise RuntimeError("the pixels were not kept: prepare with keep_pixels=True")
+        return self.rgb
+
 
 class Codec:
     """Loads weights once; reuse one instance for many images.
@@ -136,14 +144,16 @@ class Codec:
         self.max_dimension = max_dimension
         self.tile_size = tile_size or 0
         self.device = resolve_device(device)
-        self._nets: dict[str, torch.nn.Module] = {}
+        self._nets: dict[str, HyperpriorModel] = {}
 
-    def _net(self, lm: weights.LoadedModel) -> torch.nn.Module:
+    def _net(self, lm: weights.LoadedModel) -> HyperpriorModel:
         """The float transforms on this codec's device (the cached CPU model is shared)."""
         if self.device.type == "cpu":
             return lm.net
         if lm.model_id not in self._nets:
-            self._nets[lm.model_id] = copy.deepcopy(lm.net).to(self.device)
+            net = copy.deepcopy(lm.net)
+            net.to(self.device)  # in place
+            self._nets[lm.model_id] = net
         return self._nets[lm.model_id]
 
     # -- encoding ------------------------------------------------------------------------------
@@ -171,15 +181,18 @@ class Codec:
         """
         effort = check_effort(effort)
         prepared = self._prepare(image, keep_pixels=effort > 0, metadata=metadata)
-        if size is None and bpp is None:
-            return self._encode(prepared, quality, effort)
         if size is not None and bpp is not None:
             raise InputError("give at most one of size and bpp")
         pixels = prepared.width * prepared.height
-        target = size if size is not None else bpp * pixels / 8
+        if size is not None:
+            target = float(size)
+        elif bpp is not None:
+            target = bpp * pixels / 8
+        else:
+            return self._encode(prepared, quality, effort)
         if not target > 0:
             raise InputError(f"the size or bpp target must be positive, got {size or bpp}")
-        data = self._fit(prepared, float(target), bpp is not None, effort)
+        data = self._fit(prepared, target, bpp is not None, effort)
         _warn_if_missed(data, target, size is not None, pixels)
         return data
 
@@ -201,13 +214,11 @@ class Codec:
         h, w = rgb.shape[:2]
         g_a = self._net(self.model).g_a
         pw, ph = tiling.padded_size(w, h)
-        features = None
         config = self.model.config
+        features = torch.empty((config.m, ph // LATENT, pw // LATENT))
         for core, outer in tiling.windows(w, h, config.latent_blocks, config.encoder_blocks):
             x = torch.from_numpy(padded_window(rgb, outer)).permute(2, 0, 1)[None]
             y = g_a(x.to(self.device).float().div_(255))[0]
-            if features is None:
-                features = torch.empty((y.shape[0], ph // LATENT, pw // LATENT))
             c, o = core.scaled(LATENT), outer.scaled(LATENT)
             features[:, c.y0:c.y1, c.x0:c.x1] = y[:, c.y0 - o.y0:c.y1 - o.y0,
                                                   c.x0 - o.x0:c.x1 - o.x0].cpu()
@@ -222,7 +233,7 @@ class Codec:
         level = quality_to_level(quality, lm.config.levels)
         tile = self._tile_size_for(p.width, p.height)
         setting = EFFORTS[effort]
-        refined = refine.refine(lm, p.rgb, p.features, level, setting.steps, setting.lr, tile,
+        refined = refine.refine(lm, p.pixels, p.features, level, setting.steps, setting.lr, tile,
                                 self.device) if setting.steps else None
         header = Header(width=p.width, height=p.height, mode=p.mode,
                         quality=round(float(quality) * 100) / 100, model_id=lm.model_id,
@@ -243,13 +254,17 @@ class Codec:
             z_parts.append(entropy.encode(z_sym, z_rows(z_sym.shape), lm.z_tables))
             y_parts.append(encode_y(lm, y[0].double().numpy(), mean, log_scale)[0])
         lengths = [(len(z), len(y)) for z, y in zip(z_parts, y_parts)]
-        parts = (header, b"".join(z_parts), b"".join(y_parts), p.alpha_chunk)
-        options = dict(tile_lengths=lengths if tile else None, metadata=p.metadata)
-        data = container.encode_file(*parts, **options)
+        z_stream, y_stream = b"".join(z_parts), b"".join(y_parts)
+
+        def encode_file(post=None) -> bytes:
+            return container.encode_file(header, z_stream, y_stream, p.alpha_chunk,
+                                         tile_lengths=lengths if tile else None,
+                                         metadata=p.metadata, post=post)
+        data = encode_file()
         if setting.postfilter:
             post = self._choose_postfilter(p, data, level)
             if post is not None:
-                data = container.encode_file(*parts, **options, post=post)
+                data = encode_file(post)
         return data
 
     def _choose_postfilter(self, p: "_Prepared", data: bytes, level: float):
@@ -258,7 +273,7 @@ class Codec:
         f = container.decode_file(data, max_pixels=None, max_dimension=None)
         decoded = self._synthesize(f, self.model, Box(0, 0, p.width, p.height))
         lam = float(self.model.net.lambdas(torch.tensor([level]))[0])
-        return wiener.choose(p.rgb, decoded, lam)
+        return wiener.choose(p.pixels, decoded, lam)
 
     def _fit(self, p: "_Prepared", target: float, closest: bool, effort: int) -> bytes:
         """The plain encoder's search, then at an effort above 0 a few corrections: refining
@@ -431,6 +446,7 @@ class Codec:
             window = y_hat[None, :, lat.y0:lat.y1, lat.x0:lat.x1].to(self.device)
             x_hat = g_s(window * inv_gain)[0]
             part = core.intersection(want)
+            assert part is not None  # wins holds only the windows that meet want
             x_hat = x_hat[:, part.y0 - outer.y0:part.y1 - outer.y0, part.x0 - outer.x0:part.x1 - outer.x0]
             rgb[part.y0 - want.y0:part.y1 - want.y0, part.x0 - want.x0:part.x1 - want.x0] = \
                 x_hat.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()

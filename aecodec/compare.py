@@ -96,6 +96,11 @@ class Entry:
     def nbytes(self) -> int | None:
         return None if self.data is None else len(self.data)
 
+    @property
+    def why(self) -> str:
+        """What to show instead of a picture."""
+        return self.note or "no picture"
+
 
 def largest_within(encode: Callable[[int], bytes], lo: int, hi: int, target: int):
     """(quality, data) of the largest file <= target over integer qualities lo..hi, by
@@ -255,10 +260,10 @@ def compare(image: ImageInput, *, size: int | str | None = None, bpp: float | No
     w, h = img.size
     if size is not None:
         target = parse_size(size) if isinstance(size, str) else int(size)
-    else:
-        if not bpp > 0:
-            raise InputError(f"bpp must be positive, got {bpp}")
+    elif bpp is not None and bpp > 0:
         target = math.floor(bpp * w * h / 8)
+    else:
+        raise InputError(f"bpp must be positive, got {bpp}")
     if target < 1:
         raise InputError(f"the target must be at least one byte, got {target}")
 
@@ -315,7 +320,7 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
 def _labels(c: Comparison, e: Entry | None) -> list[str]:
     if e is None:
         return ["original", f"{c.original.width}x{c.original.height}", "lossless"]
-    if not e.ok:
+    if not e.ok or e.nbytes is None:
         return [e.codec]
     return [f"{e.codec}  (quality {e.quality:g})",
             f"{e.nbytes:,} bytes  {c.bpp(e.nbytes):.3f} bpp", f"PSNR {e.psnr:.2f} dB"]
@@ -336,7 +341,7 @@ def _render_png(c: Comparison, view_width: int) -> Image.Image:
                                     for e in panels if e is None or e.ok for t in _labels(c, e)])
     if not all(e.ok for e in c.entries):
         col_w = max(col_w, 220)
-    labels = [_labels(c, e) if e is None or e.ok else [e.codec] + _wrap(probe, e.note, font, col_w)
+    labels = [_labels(c, e) if e is None or e.ok else [e.codec] + _wrap(probe, e.why, font, col_w)
               for e in panels]
     label_h = max(len(lines) for lines in labels) * line_h + 6
     n = len(panels)
@@ -362,12 +367,12 @@ def _render_png(c: Comparison, view_width: int) -> Image.Image:
         x0 = margin + i * (col_w + gap)
         pic = c.original if e is None else e.decoded
         if pic is not None:
-            view = pic if view_w == w else pic.resize((view_w, view_h), Image.LANCZOS)
+            view = pic if view_w == w else pic.resize((view_w, view_h), Image.Resampling.LANCZOS)
             canvas.paste(view, (x0, top))
             box = (x0 + round(zx * sx), top + round(zy * sy),
                    x0 + round((zx + zw) * sx) - 1, top + round((zy + zh) * sy) - 1)
             draw.rectangle(box, outline=(230, 20, 20), width=2)
-            crop = pic.crop((zx, zy, zx + zw, zy + zh)).resize((tile_w, tile_h), Image.NEAREST)
+            crop = pic.crop((zx, zy, zx + zw, zy + zh)).resize((tile_w, tile_h), Image.Resampling.NEAREST)
             canvas.paste(crop, (x0, zoom_top))
         else:  # grey boxes where the pictures would be; the note is in the labels below
             for y0, hh in ((top, view_h), (zoom_top, tile_h)):
@@ -430,12 +435,12 @@ def _render_html(c: Comparison) -> str:
     panels = [("original", None)] + [(e.codec, e) for e in c.entries]
     rows = [f"<tr><td>original</td><td class=text>{w}x{h} RGB</td>" + "<td></td>" * 4 + "</tr>"]
     for e in c.entries:
-        if e.ok:
+        if e.ok and e.nbytes is not None:
             rows.append(f"<tr><td>{esc(e.codec)}</td><td class=text>{esc(e.settings)}</td>"
                         f"<td>{e.quality:g}</td><td>{e.nbytes:,}</td><td>{c.bpp(e.nbytes):.4f}</td>"
                         f"<td>{e.psnr:.2f}</td></tr>")
         else:
-            rows.append(f"<tr><td>{esc(e.codec)}</td><td class=text colspan=5>{esc(e.note)}"
+            rows.append(f"<tr><td>{esc(e.codec)}</td><td class=text colspan=5>{esc(e.why)}"
                         "</td></tr>")
 
     # the zoomed region, outlined on the full images (in percent: they may be shown smaller)
@@ -448,9 +453,10 @@ def _render_html(c: Comparison) -> str:
             pic = c.original if e is None else e.decoded
             cap = "<br>".join(map(esc, _labels(c, e) if e is None or e.ok else [label]))
             if pic is None:
+                assert e is not None  # the original is always there
                 box = (zw * f, zh * f) if zoomed else (min(w, 512), min(h, 512))
                 out.append(f'<figure style="width:{box[0]}px"><div class="missing" '
-                           f'style="width:{box[0]}px;height:{box[1]}px">{esc(e.note)}</div>'
+                           f'style="width:{box[0]}px;height:{box[1]}px">{esc(e.why)}</div>'
                            f"<figcaption>{cap}</figcaption></figure>")
             elif zoomed:
                 crop = pic.crop((zx, zy, zx + zw, zy + zh))
@@ -569,7 +575,7 @@ def compare_command(image: Path, size: int | None, bpp: float | None, output: Pa
 
 def describe(e: Entry) -> str:
     """One plain line for a codec's result (what the command prints)."""
-    if e.ok:
+    if e.decoded is not None and e.nbytes is not None:
         bpp = 8 * e.nbytes / (e.decoded.width * e.decoded.height)
         return (f"{e.codec:<8} quality {e.quality:<6g} {e.nbytes:>9,} bytes  {bpp:.4f} bpp  "
                 f"PSNR {e.psnr:.2f} dB")

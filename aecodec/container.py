@@ -420,7 +420,8 @@ def scan_metadata(fp) -> dict[str, bytes]:
     chunks only; decode_file validates the rest."""
     fp.seek(0)
     _read_preamble(memoryview(fp.read(_PREAMBLE_LENGTH)))
-    pos, out = _PREAMBLE_LENGTH, {}
+    pos = _PREAMBLE_LENGTH
+    out: dict[str, bytes] = {}
     kinds = {ctype: key for key, ctype in METADATA_CHUNKS.items()}
     while True:
         head = fp.read(_CHUNK_HEAD.size)

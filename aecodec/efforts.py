@@ -41,6 +41,6 @@ def check_effort(effort) -> int:
     """`effort` as an int, or an InputError unless it is an integer from 0 to MAX_EFFORT (numpy
     integers are numbers.Integral too; booleans are refused)."""
     if isinstance(effort, bool) or not isinstance(effort, numbers.Integral) \
-            or not 0 <= effort <= MAX_EFFORT:
+            or not 0 <= int(effort) <= MAX_EFFORT:
         raise InputError(f"effort must be an integer from 0 to {MAX_EFFORT}, got {effort!r}")
     return int(effort)

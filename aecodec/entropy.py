@@ -118,14 +118,14 @@ class StreamEncoder:
         symbols = np.clip(np.asarray(symbols, dtype=np.int64).ravel(), VALUE_MIN, VALUE_MAX)
         rows = _check_rows(rows, tables)
         order, groups = _groups(rows, tables.rows)
-        escaped = []
+        escaped_parts = []
         for r, a, b in groups:
             values = symbols[order[a:b]] - tables.offsets[r]
             outside = (values < 0) | (values >= tables.lengths[r])
             values[outside] = tables.lengths[r]
             self._coder.encode(values.astype(np.int32), tables.model(r))
-            escaped.append(symbols[order[a:b]][outside])
-        escaped = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+            escaped_parts.append(symbols[order[a:b]][outside])
+        escaped = np.concatenate(escaped_parts) if escaped_parts else np.zeros(0, np.int64)
         if escaped.size:
             self._coder.encode((escaped - VALUE_MIN).astype(np.int32), _UNIFORM)
 
@@ -151,13 +151,13 @@ class StreamDecoder:
         order, groups = _groups(rows, tables.rows)
         symbols = np.empty(rows.size, dtype=np.int64)
         try:
-            escape_positions = []
+            escape_parts = []
             for r, a, b in groups:
                 values = np.asarray(self._coder.decode(tables.model(r), int(b - a)), dtype=np.int64)
                 pos = order[a:b]
                 symbols[pos] = values + tables.offsets[r]
-                escape_positions.append(pos[values == tables.lengths[r]])
-            escape_positions = np.concatenate(escape_positions) if escape_positions else []
+                escape_parts.append(pos[values == tables.lengths[r]])
+            escape_positions = np.concatenate(escape_parts) if escape_parts else np.zeros(0, np.int64)
             if len(escape_positions):
                 values = np.asarray(self._coder.decode(_UNIFORM, len(escape_positions)), dtype=np.int64)
                 symbols[escape_positions] = values + VALUE_MIN

@@ -53,11 +53,13 @@ class ExactConvStack:
         for i, mod in enumerate(mods):
             if isinstance(mod, nn.ReLU):
                 continue
+            if not isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d)) or mod.bias is None:
+                raise ValueError(f"no exact form of {mod}: convolutions with a bias and ReLUs only")
             relu = i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU)
             transposed = isinstance(mod, nn.ConvTranspose2d)
             w = torch.round(mod.weight.detach().double() * 2**WEIGHT_BITS)
             b = torch.round(mod.bias.detach().double() * 2**(WEIGHT_BITS + ACT_BITS))
-            layers.append(IntLayer(w, b, transposed, mod.stride[0], mod.padding[0],
+            layers.append(IntLayer(w, b, transposed, mod.stride[0], int(mod.padding[0]),
                                    mod.output_padding[0] if transposed else 0, relu))
         return cls(layers)
 
@@ -69,6 +71,7 @@ class ExactConvStack:
         if len(convs) != len(self.layers):
             raise ValueError("integer network does not match its float layout")
         for conv, layer in zip(convs, self.layers):
+            assert conv.bias is not None  # from_float made every layer with one
             conv.weight.copy_(layer.weight / 2**WEIGHT_BITS)
             conv.bias.copy_(layer.bias / 2**(WEIGHT_BITS + ACT_BITS))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError, features
 
-from .errors import InputError, InputWarning
+from .errors import FormatError, InputError, InputWarning
 from .tiling import Box
 
 # Pillow modes converted losslessly (or by Pillow's standard rule) to a coded mode.
@@ -31,7 +31,7 @@ def pillow_has(feature: str) -> bool:
     before 11.3 warns that it has never heard of AVIF."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return features.check(feature)
+        return bool(features.check(feature))
 
 
 def open_image(image) -> Image.Image:
@@ -85,10 +85,8 @@ def _from_array(a: np.ndarray) -> Image.Image:
                          "not supported: scale to 0..255 and convert to uint8 first)")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    modes = {2: "L", 3: {2: "LA", 3: "RGB", 4: "RGBA"}}
-    mode = modes.get(a.ndim)
-    if isinstance(mode, dict):
-        mode = mode.get(a.shape[2])
+    mode = "L" if a.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}.get(a.shape[2]) \
+        if a.ndim == 3 else None
     if mode is None:
         raise InputError(f"unsupported array shape {a.shape}: expected HxW or HxWx(1|2|3|4)")
     if a.size == 0:
@@ -128,11 +126,15 @@ def split_planes(img: Image.Image) -> tuple[str, np.ndarray, np.ndarray | None]:
 def merge_planes(mode: str, rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     if mode in ("L", "LA"):
         # Equal channels went in; their mean is the best estimate of the gray value.
-        gray = np.rint(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)
-        planes = gray if mode == "L" else np.stack([gray, alpha], axis=2)
+        planes = np.rint(rgb.astype(np.float32).mean(axis=2, keepdims=True)).astype(np.uint8)
     else:
-        planes = rgb if mode == "RGB" else np.concatenate([rgb, alpha[:, :, None]], axis=2)
-    return Image.fromarray(np.ascontiguousarray(planes), mode=mode)
+        planes = rgb
+    if mode in ("LA", "RGBA"):
+        if alpha is None:
+            raise FormatError(f"a mode {mode} image needs its alpha plane")
+        planes = np.concatenate([planes, alpha[:, :, None]], axis=2)
+    return Image.fromarray(np.ascontiguousarray(planes[:, :, 0] if mode == "L" else planes),
+                           mode=mode)
 
 
 def padded_window(rgb: np.ndarray, box: Box) -> np.ndarray:

@@ -147,13 +147,17 @@ class HyperpriorModel(nn.Module):
         self.g_s = synthesis(n, m, config.latent_blocks, config.block_width,
                              config.decoder_blocks)
         self.h_a = hyper_analysis(n, m)
-        self.h_s = hyper_synthesis(n, m, config.h_s_widths)
+        # Optional: a model loaded for coding drops h_s and the context networks, whose
+        # exact integer copies (aecodec.exact) are what the entropy coder uses.
+        self.h_s: nn.Sequential | None = hyper_synthesis(n, m, config.h_s_widths)
         self.z_density = FactorizedDensity(n)
-        self.context = ChannelContext(m, config.slices, config.context_hidden) \
+        self.context: ChannelContext | None = ChannelContext(m, config.slices,
+                                                             config.context_hidden) \
             if config.slices else None
         self.lrp = ResidualPrediction(m, config.slices, config.lrp_hidden) \
             if config.lrp_hidden else None
-        self.spatial = CheckerboardContext(m, config.slices, config.checkerboard_hidden) \
+        self.spatial: CheckerboardContext | None = CheckerboardContext(
+            m, config.slices, config.checkerboard_hidden) \
             if config.checkerboard_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
@@ -161,6 +165,13 @@ class HyperpriorModel(nn.Module):
         init = 0.5 * (log_lam - log_lam.mean())
         self.log_gain = nn.Parameter(init.view(q, 1).repeat(1, m))
         self.log_inv_gain = nn.Parameter(-init.view(q, 1).repeat(1, m))
+
+    @property
+    def float_h_s(self) -> nn.Sequential:
+        """h_s in floating point, for training and encoder-side refinement."""
+        if self.h_s is None:
+            raise RuntimeError("this model was loaded for coding: its h_s is the exact one")
+        return self.h_s
 
     # -- rate control -------------------------------------------------------------------------
     def _interp(self, table: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -193,7 +204,7 @@ class HyperpriorModel(nn.Module):
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(LIKELIHOOD_FLOOR))
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            params = self.h_s(round_ste(z))
+            params = self.float_h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
         bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, rate_slices=rate_slices)
         y_hat = self.reconstruct(y_hat, mean)
@@ -220,7 +231,9 @@ class HyperpriorModel(nn.Module):
         gradient, or the soft rounding of encoder-side refinement (aecodec.refine)."""
         y_rate = y + torch.empty_like(y).uniform_(-0.5, 0.5) if noise else None
         s = self.context.size if self.context is not None else y.shape[1]
-        bits, decoded, means = 0.0, [], []
+        bits = y.new_zeros(y.shape[0])
+        decoded: list[torch.Tensor] = []
+        means: list[torch.Tensor] = []
         for k in range(y.shape[1] // s):
             part = slice(k * s, (k + 1) * s)
             if self.context is None:
@@ -231,7 +244,7 @@ class HyperpriorModel(nn.Module):
                     mean_k, scale_k = self.spatial.refine(
                         k, quantize(y[:, part] - mean_k), mean_k, scale_k)
             y_hat_k = quantize(y[:, part] - mean_k) + mean_k
-            at = y_rate[:, part] if noise else y_hat_k
+            at = y_rate[:, part] if y_rate is not None else y_hat_k
             if rate_slices is None or k < rate_slices:
                 bits = bits - torch.log2(gaussian_likelihood(at, mean_k, scale_k)).sum(
                     dim=(1, 2, 3))

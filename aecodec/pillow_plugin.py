@@ -31,6 +31,7 @@ class AecImageFile(ImageFile.ImageFile):
     format_description = "aecodec learned image"
 
     def _open(self) -> None:
+        assert self.fp is not None  # Pillow opens the file before asking the plugin
         try:
             header, version = container.read_header(self.fp.read(_HEADER_BYTES), max_pixels=None,
                                                     max_dimension=None)

@@ -65,8 +65,11 @@ class Adam:
         step_size = self.lr / (1 - b1**self.steps)
         correction2_sqrt = (1 - b2**self.steps) ** 0.5
         for p, (m, v) in zip(self.params, self.moments):
-            m.lerp_(p.grad, 1 - b1)
-            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            grad = p.grad
+            if grad is None:  # not reached by this loss
+                continue
+            m.lerp_(grad, 1 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
             p.addcdiv_(m, (v.sqrt() / correction2_sqrt).add_(self.EPS), value=-step_size)
 
     def zero_grad(self) -> None:
@@ -93,7 +96,8 @@ def surrogate(lm, device: torch.device) -> HyperpriorModel:
             lm.context.load_into(net.context, net.spatial)
         # NHWC weights, as the decoder's: oneDNN's convolutions run a refinement step about
         # 15 % faster on a CPU (a Kodak image: 0.48 -> 0.41 s forward and backward, 2 threads)
-        net.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
+        net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        net.eval().requires_grad_(False)  # (torch's stubs lack Module.to's memory_format)
         _SURROGATES.clear()  # one model at a time: a surrogate is another copy of the weights
         _SURROGATES[key] = net
     return net  # not read back from the cache, which another thread may have cleared
@@ -119,7 +123,7 @@ def rd_loss(net: HyperpriorModel, win: Window, y: torch.Tensor, z: torch.Tensor,
     of the window."""
     z_hat = quantize(z)
     bits = -torch.log2(net.z_density.likelihood(z_hat).clamp_min(LIKELIHOOD_FLOOR)).sum()
-    mu, log_sigma = net.h_s(z_hat).chunk(2, dim=1)
+    mu, log_sigma = net.float_h_s(z_hat).chunk(2, dim=1)
     bits_y, y_hat, mean = net.code_y(y, mu, log_sigma, noise=False, quantize=quantize)
     if win.margin is not None:  # the block's latents among its neighbours' fixed ones
         c = win.core
@@ -183,7 +187,7 @@ def _window(net, rgb: np.ndarray, y_all: torch.Tensor, core: Box, full: Box,
         o = outer.scaled(LATENT)
         y = y_all[..., o.y0:o.y1, o.x0:o.x1]
         with torch.no_grad():
-            mu, log_sigma = net.h_s(torch.round(net.h_a(y))).chunk(2, dim=1)
+            mu, log_sigma = net.float_h_s(torch.round(net.h_a(y))).chunk(2, dim=1)
             _, y_hat, mean = net.code_y(y, mu, log_sigma, noise=False, quantize=torch.round)
         margin = (y_hat, mean)
     return Window(x.float().div_(255), valid, inner, margin)

@@ -111,7 +111,7 @@ def _read_model(root, model_id: str) -> LoadedModel:
     net.eval().requires_grad_(False)
     # NHWC weights: oneDNN's CPU (transposed) convolutions run them 1.2-1.7x faster (g_s of a
     # Kodak image: 0.84 -> 0.60 s on one thread); the arithmetic is the same up to rounding.
-    net.to(memory_format=torch.channels_last)
+    net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     for module in net.modules():  # each GDN's input is a convolution output only it reads
         if isinstance(module, GDN):
             module.overwrite_input = True

@@ -47,7 +47,7 @@ class ExactContext:
         for net, exact in zip(context.nets, self.nets):
             exact.load_into(net)
         if spatial is not None:
-            for net, exact in zip(spatial.nets, self.spatial):
+            for net, exact in zip(spatial.nets, self._spatial()):
                 exact.load_into(net)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -58,13 +58,18 @@ class ExactContext:
             out.update(net.arrays(f"cb.{k}"))
         return out
 
+    def _spatial(self) -> list[ExactConvStack]:
+        if self.spatial is None:
+            raise ValueError("this context model has no checkerboard networks")
+        return self.spatial
+
     def slice_params(self, k: int, mean: np.ndarray, log_scale: np.ndarray,
                      decoded: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Integer mean and log-scale of slice k (scale 2**-ACT_BITS)."""
         part = slice(k * self.size, (k + 1) * self.size)
         inputs = np.concatenate([mean[part], log_scale[part], *decoded], axis=0)
-        delta = self.nets[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
-        delta = delta[0].numpy().astype(np.int64)
+        out = self.nets[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
+        delta = out[0].numpy().astype(np.int64)
         return mean[part] + delta[: self.size], log_scale[part] + delta[self.size:]
 
     def refine(self, k: int, symbols: np.ndarray, mean: np.ndarray, log_scale: np.ndarray,
@@ -72,8 +77,8 @@ class ExactContext:
         """Slice k's integer (mean, log-scale) with the non-anchors corrected from the anchors'
         symbols (zero elsewhere) and the log-scales: CheckerboardContext.refine, exactly."""
         inputs = np.concatenate([symbols * 2**ACT_BITS, log_scale], axis=0)
-        delta = self.spatial[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
-        delta = delta[0].numpy().astype(np.int64) * ~anchor
+        out = self._spatial()[k].run(torch.from_numpy(inputs.astype(np.float64))[None])
+        delta = out[0].numpy().astype(np.int64) * ~anchor
         return mean + delta[: self.size], log_scale + delta[self.size:]
 
 
@@ -84,10 +89,13 @@ def _code_slices(lm, mean: np.ndarray, log_scale: np.ndarray, code_slice):
     context: ExactContext | None = lm.context
     every = np.ones(mean.shape[1:], dtype=bool)
     if context is None:
-        rows = scale_indexes(log_scale, lm.thresholds)
-        return code_slice(slice(None), mean, rows, every).reshape(mean.shape), mean, rows
+        all_rows = scale_indexes(log_scale, lm.thresholds)
+        return code_slice(slice(None), mean, all_rows, every).reshape(mean.shape), mean, all_rows
     anchor = anchor_mask(*mean.shape[1:])
-    symbols, means, rows, decoded = [], [], [], []
+    symbols: list[np.ndarray] = []
+    means: list[np.ndarray] = []
+    rows: list[np.ndarray] = []
+    decoded: list[np.ndarray] = []
     for k in range(len(context.nets)):
         part = slice(k * context.size, (k + 1) * context.size)
         mean_k, scale_k = context.slice_params(k, mean, log_scale, decoded)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import zeroed
+
 
 def slice_net(c_in: int, c_out: int, hidden: tuple[int, ...], first: int = 3,
               rest: int = 3) -> nn.Sequential:
@@ -23,10 +25,7 @@ def slice_net(c_in: int, c_out: int, hidden: tuple[int, ...], first: int = 3,
         layers += [nn.Conv2d(c_in, width, k, padding=k // 2), nn.ReLU()]
         c_in = width
     k = rest if hidden else first
-    last = nn.Conv2d(c_in, c_out, k, padding=k // 2)
-    nn.init.zeros_(last.weight)
-    nn.init.zeros_(last.bias)
-    return nn.Sequential(*layers, last)
+    return nn.Sequential(*layers, zeroed(nn.Conv2d(c_in, c_out, k, padding=k // 2)))
 
 
 class ChannelContext(nn.Module):

@@ -17,10 +17,12 @@ change nothing until training moves them.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from . import zeroed
 from .gdn import GDN
 
 
@@ -52,7 +54,9 @@ class SubpixelDeconv(nn.ConvTranspose2d):
         k = w[:, :, taps[:, :, None, None], taps[None, None]]  # (in, out, ry, dy, rx, dx)
         return k.permute(1, 2, 4, 0, 3, 5).reshape(4 * self.out_channels, self.in_channels, 3, 3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if output_size is not None or self.bias is None:
+            raise ValueError("SubpixelDeconv has a bias and a fixed output size (2x its input)")
         bias = self.bias.repeat_interleave(4)  # channel 4 * out + 2 * ry + rx
         return nn.functional.pixel_shuffle(
             nn.functional.conv2d(x, self.subpixel_weight(), bias, padding=1), 2)
@@ -67,9 +71,7 @@ class ResidualBottleneck(nn.Module):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(channels, mid, 1), nn.ReLU(),
                                   nn.Conv2d(mid, mid, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(mid, channels, 1))
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
+                                  zeroed(nn.Conv2d(mid, channels, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.is_grad_enabled():
@@ -87,7 +89,8 @@ def is_latent_block(name: str) -> bool:
 
 
 def _numbered(layers: list[nn.Module], blocks: list[nn.Module], blocks_first: bool,
-              inserted: dict[int, list[tuple[str, nn.Module]]] | None = None) -> nn.Sequential:
+              inserted: Mapping[int, Sequence[tuple[str, nn.Module]]] | None = None
+              ) -> nn.Sequential:
     """The layers named by their index, the latent blocks res0, res1, ... before or after
     them, and `inserted` modules (under their own names) right after the layer of that index."""
     named = []

@@ -102,6 +102,8 @@ def main(argv=None) -> Path:
         opt_state, state = None, {}
     checkerboard = model.spatial is not None
     trained = model.spatial if checkerboard else model.context
+    if trained is None:
+        raise ValueError("the model has no context networks to train")
     model.requires_grad_(False)
     trained.requires_grad_(True)
     prefix = "spatial." if checkerboard else "context."
@@ -133,7 +135,7 @@ def main(argv=None) -> Path:
         gain, _ = model.gains(t)
         with torch.no_grad():
             y = feats[idx].float() * gain
-            mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
+            mu, log_sigma = model.float_h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
         ref_bits = reference_bits(model, y, mu, log_sigma, checkerboard)
         bits, _, _ = model.code_y(y, mu, log_sigma)
         loss = bits.mean() / pixels

@@ -14,7 +14,8 @@ from pathlib import Path
 
 
 def read_log(path: Path) -> tuple[list[dict], list[dict]]:
-    train, evals = [], []
+    train: list[dict] = []
+    evals: list[dict] = []
     for line in path.read_text().splitlines():
         rec = json.loads(line)
         (evals if "eval" in rec else train).append(rec)

@@ -48,7 +48,8 @@ class LatentCrops:
     and random aligned windows of (latents, pixels)."""
 
     def __init__(self, model: HyperpriorModel, images: list[np.ndarray], seed: int = 0):
-        self.images, self.feats = [], []
+        self.images: list[np.ndarray] = []  # (3, h, w) uint8
+        self.feats: list[torch.Tensor] = []  # (M, h/16, w/16) float16
         with torch.no_grad():
             for img in images:
                 h, w = (s - s % STRIDE for s in img.shape[:2])
@@ -62,7 +63,8 @@ class LatentCrops:
         """Latents (size, M, crop/16, crop/16) float32 and pixels (size, 3, crop, crop) in
         [0, 1], from images at least `crop` on each side."""
         side = crop // STRIDE
-        feats, pixels = [], []
+        feats: list[torch.Tensor] = []
+        pixels: list[np.ndarray] = []
         while len(feats) < size:
             i = self.rng.integers(len(self.feats))
             f = self.feats[i]
@@ -81,7 +83,7 @@ class LatentCrops:
 def decoded_latents(model: HyperpriorModel, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """y_hat and the means the decoder would see for the (gained) latents y."""
     z = torch.round(model.h_a(y))
-    mu, log_sigma = model.h_s(z).chunk(2, dim=1)
+    mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
     _, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
     return y_hat, mean
 

@@ -50,7 +50,8 @@ def pack(ckpt: str | Path, folder: str | Path, part_bytes: int = PART_BYTES,
     data = buf.getvalue()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    parts, digests = [], []
+    parts: list[Path] = []
+    digests: list[str] = []
     for i in range(0, len(data), part_bytes):
         chunk = data[i:i + part_bytes]
         parts.append(folder / f"part-{len(parts):02d}")

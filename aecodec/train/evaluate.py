@@ -24,7 +24,7 @@ def estimate(model, x: torch.Tensor, level: float) -> tuple[float, float]:
     y = model.g_a(xp) * gain
     z = torch.round(model.h_a(y))
     bits = -torch.log2(model.z_density.likelihood(z).clamp_min(1e-9)).sum()
-    mu, log_sigma = model.h_s(z).chunk(2, dim=1)
+    mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
     bits_y, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
     bits = bits + bits_y.sum()
     x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)[:, :, :h, :w].clamp(0, 1)

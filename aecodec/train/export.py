@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,7 +72,7 @@ def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
         if name.startswith(FLOAT_PREFIXES):
             dtype = np.float16 if name.startswith(("g_a.", "g_s.", "h_a.", "lrp.")) else np.float32
             arrays[name] = value.float().numpy().astype(dtype)
-    arrays.update(ExactHyperSynthesis.from_float(model.h_s).arrays("h_s"))
+    arrays.update(ExactHyperSynthesis.from_float(model.float_h_s).arrays("h_s"))
     if model.context is not None:
         arrays.update(ExactContext.from_float(model.context, model.spatial).arrays())
     arrays.update(z_tables(model).arrays("z"))
@@ -87,7 +88,8 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     leave the manifest in the same update, and their files only after it (a manifest never
     names a file that is gone)."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **export_arrays(model))
+    arrays: dict[str, Any] = export_arrays(model)  # (numpy's stubs: not allow_pickle)
+    np.savez_compressed(buf, **arrays)
     data = buf.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     out.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -233,7 +234,7 @@ def main(argv=None) -> Path:
     model, opt_state, state = load_model_for_training(args)
     # channels-last activations: oneDNN's (and cuDNN's) fastest convolution layout, 7-10 % off a
     # CPU step measured; checkpoints and exports store the same logical tensors either way
-    model.to(device, memory_format=torch.channels_last)
+    model.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = adam(model, [n for n, _ in model.named_parameters()], opt_state, args.lr)
     step = state.get("step", 0)
     # training seconds already spent in this schedule; a new schedule starts from zero
@@ -250,7 +251,7 @@ def main(argv=None) -> Path:
     t_start = t_process - spent
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     last_ckpt = last_eval = time.time()
-    acc = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
+    acc: dict[str, Any] = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0, "n": 0}
     t_log = time.time()
     while True:
         frac = (time.time() - t_start) / budget

@@ -18,6 +18,7 @@ use them they cost bits for nothing, which `--new-only` and `--rate-slices` trai
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,6 +53,7 @@ def widen_with_masks(model: HyperpriorModel, m: int) -> tuple[HyperpriorModel, d
                 continue
             o = old_state[name]
             owner, _, kind = name.rpartition(".")
+            places: list[tuple[Any, torch.Tensor]]  # (index into p, value)
             if o.shape == p.shape:
                 places = [(..., o)]
             elif owner == H_S_OUT:
