@@ -519,7 +519,7 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
 
 # Commands that live in their own modules; imported last because they use this module's helpers.
 from .cluster_cli import cluster  # noqa: E402  (Dask; the extra is imported only when run)
-from .compare import compare_command  # noqa: E402
+from .compare_cli import compare_command  # noqa: E402
 
 main.add_command(cluster)
 main.add_command(compare_command)
