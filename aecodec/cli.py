@@ -17,6 +17,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -300,8 +301,8 @@ def compress(paths: tuple[Path, ...], output_dir: Path | None, jobs: int | None,
               "device": device}
     if bpp is not None and size is not None:
         raise click.UsageError("give at most one of --bpp and --size")
-    targets = {"quality": quality, "bpp": bpp, "size": size, "effort": effort,
-               "metadata": metadata}
+    targets: dict[str, Any] = {"quality": quality, "bpp": bpp, "size": size, "effort": effort,
+                               "metadata": metadata}
     if output_dir is not None:
         return _batch("compress", paths, output_dir, jobs, force, targets, limits)
     src, dst = _single(paths, ".aec")
@@ -508,7 +509,7 @@ def demo(image: Path | None, quality: tuple[float, ...], out_dir: Path | None):
             decoded = codec.decompress(data)
             t2 = time.perf_counter()
             err = np.asarray(decoded, np.float64) - np.asarray(original, np.float64)
-            psnr = 10 * np.log10(255**2 / max(np.mean(err**2), 1e-10))
+            psnr = 10 * np.log10(255**2 / max(float(np.mean(err**2)), 1e-10))
             click.echo(f"quality {q:5.1f}: {len(data):7d} bytes  {8 * len(data) / (w * h):.4f} bpp  "
                        f"PSNR {psnr:.2f} dB  encode {t1 - t0:.2f} s  decode {t2 - t1:.2f} s")
             if out_dir:
