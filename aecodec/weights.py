@@ -8,13 +8,13 @@ Files are numpy .npz (no pickle): loading weights never executes code.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from . import weight_files
 from .entropy import TableSet
 from .errors import UnknownModelError
 from .exact import ExactHyperSynthesis
@@ -30,19 +30,34 @@ SCALE_TABLE_SIZE = 64
 FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
 
 
-def read_arrays(root, model_id: str | None = None) -> dict[str, np.ndarray]:
-    """The arrays of one model, after checking the file against the manifest's sha256."""
+def read_arrays(root, model_id: str | None = None, _chain: tuple[str, ...] = ()
+                ) -> dict[str, np.ndarray]:
+    """The arrays of one model, after checking its file against the manifest's sha256 (and a
+    model stored as a difference, aecodec.weight_files, rebuilt and checked as a whole)."""
     m = manifest(root)
-    model_id = model_id or m.get("default")
+    model_id = model_id or default_model_id(m)
     entry = m["models"].get(model_id)
     if entry is None:
         known = ", ".join(sorted(m["models"])) or "none"
         raise UnknownModelError(f"unknown model id {model_id!r} (installed: {known})")
     data = (root / entry["file"]).read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+    if hashlib.sha256(data).hexdigest() != entry.get("stored_sha256", entry["sha256"]):
         raise UnknownModelError(f"weights file of {model_id!r} does not match its manifest hash")
-    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    arrays = weight_files.read_npz(data)
+    base = entry.get("base")
+    if base is None:
+        return arrays
+    if base in _chain + (model_id,):
+        raise UnknownModelError(f"weights of {model_id!r}: the manifest's bases form a loop")
+    try:
+        arrays = weight_files.rebuild(arrays, read_arrays(root, base, _chain + (model_id,)))
+    except ValueError as exc:
+        raise UnknownModelError(f"weights of {model_id!r} do not rebuild from {base!r}: {exc}"
+                                ) from None
+    if weight_files.content_digest(arrays) != entry.get("content_sha256"):
+        raise UnknownModelError(f"weights of {model_id!r} rebuilt from {base!r} are not the "
+                                "arrays its manifest names")
+    return arrays
 
 
 def config_from_arrays(arrays) -> ModelConfig:

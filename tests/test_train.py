@@ -1,6 +1,7 @@
 """The training path end to end: a few steps of a tiny model, export, then code with it."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -8,6 +9,8 @@ from PIL import Image
 from conftest import training_images
 
 import aecodec
+from aecodec.weight_files import content_digest
+from aecodec.weights import read_arrays
 from aecodec.train.loop import main as train_main
 from aecodec.train.export import main as export_main
 
@@ -48,6 +51,19 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     out = codec.decompress(codec.compress(img, quality=80))
     assert out.size == img.size
 
+    # A new default stores the models already there as differences from it (the same arrays
+    # come back), and what they made decodes as before.
+    made = codec.compress(img, quality=80)
+    pixels = np.asarray(codec.decompress(made))
+    arrays = read_arrays(weights, "tiny-test")
+    export_main([str(tuned), "--model-id", "tiny-v1", "--out", str(weights)])
+    manifest = json.loads((weights / "manifest.json").read_text())
+    assert manifest["default"] == "tiny-v1" and manifest["models"]["tiny-test"]["base"] == "tiny-v1"
+    assert sorted(p.name for p in weights.glob("*.npz")) == ["tiny-test.delta-tiny-v1.npz",
+                                                           "tiny-v1.npz"]
+    assert content_digest(read_arrays(weights, "tiny-test")) == content_digest(arrays)
+    assert np.array_equal(np.asarray(aecodec.Codec("tiny-test").decompress(made)), pixels)
+
     # A new default retires its predecessor in the same step; a bad retirement writes nothing.
     before = (weights / "manifest.json").read_text()
     for bad in (["--retire", "no-such-model"], ["--retire", "tiny-v2"]):
@@ -58,8 +74,9 @@ def test_train_export_and_code(tmp_path, monkeypatch):
     export_main([str(ckpt), "--model-id", "tiny-v2", "--out", str(weights),
                  "--retire", "tiny-test"])
     manifest = json.loads((weights / "manifest.json").read_text())
-    assert manifest["default"] == "tiny-v2" and list(manifest["models"]) == ["tiny-v2"]
-    assert sorted(p.name for p in weights.glob("*.npz")) == ["tiny-v2.npz"]
+    assert manifest["default"] == "tiny-v2" and list(manifest["models"]) == ["tiny-v1", "tiny-v2"]
+    assert sorted(p.name for p in weights.glob("*.npz")) == ["tiny-v1.delta-tiny-v2.npz",
+                                                           "tiny-v2.npz"]
 
 
 def test_bf16_autocast_default_follows_the_cpu(tmp_path):

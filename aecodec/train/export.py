@@ -3,7 +3,8 @@
     python -m aecodec.train.export runs/hp1/last.ckpt --model-id hp-v1 --out weights
 
 writes weights/<model-id>.npz (numpy only, no pickle) and records it in weights/manifest.json
-with its sha256 and config, as the new default. `--retire OLD` removes an older model's file
+with its sha256 and config, as the new default; the models already there are stored again as
+their differences from it (aecodec.weight_files). `--retire OLD` removes an older model's file
 and manifest entry in the same step (the package ships a default and one predecessor).
 What the decoder's entropy coder needs is computed here, once, and shipped: it is never
 recomputed from floats at decode time.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import math
 from collections.abc import Sequence
@@ -22,10 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import weight_files
 from ..entropy import VALUE_MAX, VALUE_MIN, TableSet, quantize_pmf
 from ..exact import ExactHyperSynthesis, scale_thresholds
 from ..model import SCALE_MAX, SCALE_MIN, HyperpriorModel
-from ..weights import FLOAT_PREFIXES, MANIFEST, SCALE_TABLE_SIZE, config_from_arrays, manifest
+from ..weights import (FLOAT_PREFIXES, MANIFEST, SCALE_TABLE_SIZE, config_from_arrays, manifest,
+                       read_arrays)
 from ..y_coding import ExactContext
 
 Z_GRID = 256  # z density sampled on [-Z_GRID, Z_GRID]
@@ -84,25 +86,57 @@ def export_arrays(model: HyperpriorModel) -> dict[str, np.ndarray]:
 
 def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = "",
                   retire: Sequence[str] = ()) -> str:
-    """Write the model's file and make it the manifest's default; the models in `retire`
-    leave the manifest in the same update, and their files only after it (a manifest never
-    names a file that is gone)."""
-    buf = io.BytesIO()
-    arrays: dict[str, Any] = export_arrays(model)  # (numpy's stubs: not allow_pickle)
-    np.savez_compressed(buf, **arrays)
-    data = buf.getvalue()
+    """Write the model's file and make it the manifest's default; every other model kept is
+    stored again as its difference from the new default (aecodec.weight_files), and the models
+    in `retire` leave."""
+    arrays: dict[str, Any] = export_arrays(model)
+    data = weight_files.npz_bytes(arrays)
     digest = hashlib.sha256(data).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{model_id}.npz").write_bytes(data)
     listed = manifest(out)
-    retired = [listed["models"].pop(old)["file"] for old in retire]
-    listed["models"][model_id] = {"file": f"{model_id}.npz", "sha256": digest,
-                                  "config": model.config.to_dict(), "note": note}
+    kept = {old: read_arrays(out, old) for old in listed["models"]  # each checked first
+            if old not in retire and old != model_id}
+    (out / f"{model_id}.npz").write_bytes(data)
+    entry = {"file": f"{model_id}.npz", "sha256": digest,
+             "content_sha256": weight_files.content_digest(arrays),
+             "config": model.config.to_dict(), "note": note}
+    _update(out, listed, model_id, entry, arrays, kept)
+    return digest
+
+
+def repack(out: Path) -> None:
+    """Store every model in `out` but the default as its difference from the default: what
+    write_weights does on each export, for a folder written before it did."""
+    listed = manifest(out)
+    base = listed["default"]
+    if "base" in listed["models"][base]:
+        raise ValueError(f"the default {base!r} is stored as a difference: export it again")
+    arrays = read_arrays(out, base)
+    kept = {old: read_arrays(out, old) for old in listed["models"] if old != base}
+    entry = dict(listed["models"][base], content_sha256=weight_files.content_digest(arrays))
+    _update(out, listed, base, entry, arrays, kept)
+
+
+def _update(out: Path, listed: dict, model_id: str, entry: dict, arrays: dict,
+            kept: dict[str, dict]) -> None:
+    """Make `entry` the default, with the models of `kept` (model id: arrays) as differences
+    from its arrays, and drop every other model. New files first, the manifest then, the files
+    it no longer names last: a manifest never names a file that is gone."""
+    entries = listed["models"]
+    before = {e["file"] for e in entries.values()}
+    new_entries = {model_id: entry}
+    for old, old_arrays in kept.items():
+        stored = weight_files.npz_bytes(weight_files.difference(old_arrays, arrays))
+        name = f"{old}.delta-{model_id}.npz"
+        (out / name).write_bytes(stored)
+        new_entries[old] = dict(entries[old], file=name, base=model_id,
+                                stored_sha256=hashlib.sha256(stored).hexdigest(),
+                                content_sha256=weight_files.content_digest(old_arrays))
+    listed["models"] = {k: new_entries[k] for k in sorted(new_entries)}
     listed["default"] = model_id
     (out / MANIFEST).write_text(json.dumps(listed, indent=2) + "\n")
-    for name in retired:
+    for name in before - {e["file"] for e in listed["models"].values()}:
         (out / name).unlink(missing_ok=True)
-    return digest
 
 
 def check_retirable(out: Path, model_id: str, retire: Sequence[str]) -> None:
@@ -117,7 +151,6 @@ def check_retirable(out: Path, model_id: str, retire: Sequence[str]) -> None:
 
 def load_float_model(path: str | Path, model_id: str | None = None) -> HyperpriorModel:
     """A trainable model from shipped weights (fine-tuning); h_s from its integer weights."""
-    from ..weights import read_arrays
     arrays = read_arrays(Path(path), model_id)
     model = HyperpriorModel(config_from_arrays(arrays))
     state = model.state_dict()
@@ -135,14 +168,24 @@ def load_float_model(path: str | Path, model_id: str | None = None) -> Hyperprio
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m aecodec.train.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint")
-    p.add_argument("--model-id", required=True)
+    p.add_argument("checkpoint", nargs="?")
+    p.add_argument("--model-id")
     p.add_argument("--out", default="weights")
     p.add_argument("--note", default="")
     p.add_argument("--retire", action="append", default=[], metavar="MODEL_ID",
                    help="remove this older model's file and manifest entry (repeatable)")
+    p.add_argument("--repack", action="store_true",
+                   help="no checkpoint: store every model in --out but the default as its "
+                        "difference from the default")
     args = p.parse_args(argv)
     out = Path(args.out)
+    if args.repack:
+        repack(out)
+        for model_id, entry in manifest(out)["models"].items():
+            print(f"{model_id}: {entry['file']} ({(out / entry['file']).stat().st_size:,} bytes)")
+        return
+    if args.checkpoint is None or args.model_id is None:
+        p.error("give a checkpoint and --model-id (or --repack)")
     try:
         check_retirable(out, args.model_id, args.retire)
     except ValueError as e:
