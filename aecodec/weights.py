@@ -144,9 +144,12 @@ def find(model_id: str, hash8: bytes) -> LoadedModel:
     m = manifest(root)
     known = m["models"]
     if model_id not in known:
+        commit = m.get("retired", {}).get(model_id, {}).get("decodes_with_commit")
+        where = f"; it was retired, and its files decode with aecodec at commit {commit} " \
+            "(README.md, Models)" if commit else ""
         raise UnknownModelError(
             f"file was made by model {model_id!r}, which is not installed "
-            f"(installed: {', '.join(sorted(known)) or 'none'})")
+            f"(installed: {', '.join(sorted(known)) or 'none'}){where}")
     if bytes.fromhex(known[model_id]["sha256"])[:8] != hash8:
         raise UnknownModelError(
             f"file was made by other weights of model {model_id!r} (hash {hash8.hex()})")

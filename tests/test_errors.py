@@ -40,6 +40,11 @@ def test_unknown_model(codec, good):
         codec.decompress(rewrite_header(good, model_id="no-such-model"))
 
 
+def test_a_retired_model_names_the_commit_its_files_decode_with(codec, good):
+    with pytest.raises(aecodec.UnknownModelError, match="retired.*commit c0d2483"):
+        codec.decompress(rewrite_header(good, model_id="cc-v29"))
+
+
 def test_other_weights_of_same_model(codec, good):
     with pytest.raises(aecodec.UnknownModelError, match="other weights"):
         codec.decompress(rewrite_header(good, weights_hash=b"\0" * 8))

@@ -22,3 +22,13 @@ def test_readme_example_runs(index, tmp_path, monkeypatch):
     shutil.copy(SAMPLE, tmp_path / "photo.png")
     monkeypatch.chdir(tmp_path)
     exec(compile(BLOCKS[index], f"README.md python block {index}", "exec"), {})
+
+
+def test_readme_deprecation_table_matches_the_manifest():
+    """README's table of retired models and the manifest's (which the error for their files
+    quotes) name the same models and commits."""
+    from aecodec import installed
+    rows = re.findall(r"^\| `([\w.-]+)` \| [^|]+ \| [^|]+ \| `([0-9a-f]{7})` \|$", README, re.M)
+    retired = installed.manifest()["retired"]
+    assert rows and dict(rows) == {k: v["decodes_with_commit"] for k, v in retired.items()}
+    assert not set(retired) & set(installed.manifest()["models"])

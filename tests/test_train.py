@@ -75,6 +75,7 @@ def test_train_export_and_code(tmp_path, monkeypatch):
                  "--retire", "tiny-test"])
     manifest = json.loads((weights / "manifest.json").read_text())
     assert manifest["default"] == "tiny-v2" and list(manifest["models"]) == ["tiny-v1", "tiny-v2"]
+    assert manifest["retired"] == {"tiny-test": {}}  # no git checkout here: no commit to name
     assert sorted(p.name for p in weights.glob("*.npz")) == ["tiny-v1.delta-tiny-v2.npz",
                                                            "tiny-v2.npz"]
 

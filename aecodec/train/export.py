@@ -15,6 +15,7 @@ import argparse
 import hashlib
 import json
 import math
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -100,8 +101,24 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     entry = {"file": f"{model_id}.npz", "sha256": digest,
              "content_sha256": weight_files.content_digest(arrays),
              "config": model.config.to_dict(), "note": note}
+    # The commit checked out now is the last one that ships a retired model: its files decode
+    # with it (the error for such a file says so; README's deprecation table has the same).
+    commit = _head_commit(out) if retire else None
+    for old in retire:
+        listed.setdefault("retired", {})[old] = {"decodes_with_commit": commit} if commit else {}
     _update(out, listed, model_id, entry, arrays, kept)
     return digest
+
+
+def _head_commit(folder: Path) -> str | None:
+    try:
+        run = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short=7", "HEAD"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if run.returncode != 0:  # not a git checkout
+        return None
+    return run.stdout.strip() or None
 
 
 def repack(out: Path) -> None:
