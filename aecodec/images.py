@@ -85,8 +85,11 @@ def _from_array(a: np.ndarray) -> Image.Image:
                          "not supported: scale to 0..255 and convert to uint8 first)")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    mode = "L" if a.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}.get(a.shape[2]) \
-        if a.ndim == 3 else None
+    mode: str | None = None
+    if a.ndim == 2:
+        mode = "L"
+    elif a.ndim == 3:
+        mode = {2: "LA", 3: "RGB", 4: "RGBA"}.get(a.shape[2])
     if mode is None:
         raise InputError(f"unsupported array shape {a.shape}: expected HxW or HxWx(1|2|3|4)")
     if a.size == 0:

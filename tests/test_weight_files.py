@@ -141,3 +141,20 @@ def test_the_shipped_models_other_than_the_default_are_differences():
     for mid, entry in m["models"].items():
         assert ("base" in entry) == (mid != m["default"]), mid
         assert entry.get("base", m["default"]) == m["default"]
+
+
+def test_repack_turns_a_folder_of_whole_files_into_differences(tmp_path):
+    """`python -m aecodec.train.export --repack`: what a folder written before session 46
+    becomes (the weights/ of this repository was made so)."""
+    from aecodec.train.export import main as export_main
+    rng = np.random.default_rng(1)
+    new = {"w": rng.standard_normal(256).astype(np.float16)}
+    old = {"w": (new["w"] * np.float16(1.01)).astype(np.float16), "t": np.arange(7)}
+    before = _folder(tmp_path, {"new": (new, None), "old": (old, None)}, "new")
+    export_main(["--repack", "--out", str(tmp_path)])
+    after = json.loads((tmp_path / MANIFEST).read_text())
+    assert after["default"] == "new" and after["models"]["new"]["file"] == "new.npz"
+    entry = after["models"]["old"]
+    assert entry["base"] == "new" and entry["sha256"] == before["models"]["old"]["sha256"]
+    assert same(read_arrays(tmp_path, "old"), old) and same(read_arrays(tmp_path, "new"), new)
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["new.npz", "old.delta-new.npz"]
