@@ -76,7 +76,9 @@ def rebuild(stored: Mapping[str, np.ndarray], base: Mapping[str, np.ndarray]
     model it was made against)."""
     if DELTA_NAMES not in stored:
         raise ValueError("not a difference file")
-    names = json.loads(stored[DELTA_NAMES].tobytes().decode())
+    names = json.loads(stored[DELTA_NAMES].tobytes().decode())  # (a ValueError if not JSON)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("the list of differences is malformed")
     out = {n: a for n, a in stored.items() if n != DELTA_NAMES}
     for n in names:
         b, d = base.get(n), out.get(n)

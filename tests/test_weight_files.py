@@ -158,3 +158,10 @@ def test_repack_turns_a_folder_of_whole_files_into_differences(tmp_path):
     assert entry["base"] == "new" and entry["sha256"] == before["models"]["old"]["sha256"]
     assert same(read_arrays(tmp_path, "old"), old) and same(read_arrays(tmp_path, "new"), new)
     assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["new.npz", "old.delta-new.npz"]
+
+
+@pytest.mark.parametrize("listing", [b"\xff", b"{", b"5", b'[1]', b'["absent"]'])
+def test_a_malformed_difference_file_is_a_value_error(listing):
+    stored = {wf.DELTA_NAMES: np.frombuffer(listing, dtype=np.uint8), "w": np.zeros(2, np.uint16)}
+    with pytest.raises(ValueError):
+        wf.rebuild(stored, {"w": np.zeros(2, np.float16)})
