@@ -53,7 +53,8 @@ class LimitError(AecError):
 
 
 class OutputError(AecError):
-    """An output cannot be written safely: it exists (without force), is the input, or is a folder."""
+    """An output cannot be written safely (it exists without force, is the input, or is a
+    folder), or not in the format asked for (an RGBA image as JPEG)."""
 
 
 class InputError(AecError):

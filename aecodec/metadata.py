@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Mapping
 
 from .container import METADATA_CHUNKS
-from .errors import InputError, MetadataWarning
+from .errors import InputError, MetadataWarning, OutputError
 
 POLICIES = {"all": ("icc", "exif", "xmp"), "color": ("icc",), "none": ()}
 INFO_KEYS = {"icc": "icc_profile", "exif": "exif", "xmp": "xmp"}
@@ -137,7 +137,13 @@ def save(image, target, fmt: str) -> list[str]:
     """Save a decoded `image` to `target` (a path or file) as `fmt` with the metadata in its
     `info`; returns a note for each item the format cannot hold (empty when all fit)."""
     options, dropped = save_options(fmt, image.info)
-    image.save(target, format=fmt, **options)
+    try:
+        image.save(target, format=fmt, **options)
+    except OSError as exc:  # Pillow's refusal of a mode, e.g. RGBA as JPEG (no alpha channel)
+        if not str(exc).startswith("cannot write mode"):
+            raise
+        raise OutputError(f"{fmt} cannot hold a mode {image.mode} image: write it as PNG, "
+                          "WebP or TIFF, which can") from None
     return [f"{fmt} has no place for the {name.replace('_', ' ')}; it was left out"
             for name in dropped]
 

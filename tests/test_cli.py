@@ -87,6 +87,18 @@ def test_bad_file_is_one_line_and_exit_1(run, tmp_path, content):
     assert not out.exists() and not list(tmp_path.glob("*.part"))
 
 
+def test_a_format_that_cannot_hold_the_mode_is_one_line_and_writes_nothing(run, small, tmp_path):
+    src, aec, out = tmp_path / "a.png", tmp_path / "a.aec", tmp_path / "a.jpg"
+    small.convert("RGBA").save(src)
+    assert run("compress", src, aec).exit_code == 0
+    r = run("decompress", aec, out)
+    assert r.exit_code == 1, r.output
+    assert r.output.strip() == ("aecodec: error: JPEG cannot hold a mode RGBA image: write it as "
+                                "PNG, WebP or TIFF, which can")
+    assert not out.exists() and not list(tmp_path.glob(".*.part"))
+    assert run("decompress", aec, tmp_path / "a.webp").exit_code == 0
+
+
 def test_missing_input(run, tmp_path):
     r = run("compress", tmp_path / "nope.png", tmp_path / "o.aec")
     assert r.exit_code == 1 and "no such file" in r.output
