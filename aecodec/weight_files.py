@@ -4,7 +4,7 @@ The default model's file holds its arrays whole. Every other installed model is 
 files it made, and each is a few fine-tuning runs away from the default, so it is stored as its
 difference from the default: for every array of the same name, dtype and shape, the
 difference of the two arrays' bit patterns (unsigned, wrapping), which is mostly small numbers
-and compresses to about half (cc-v30 against cc-v31: 18.2 MB whole, 8.9 MB as a difference).
+and compresses to about half (cc-v30 against cc-v31: 18.2 MB whole, 9.1 MB as a difference).
 Bit patterns, not values: the rebuilt arrays are the original ones bit for bit, float16 NaNs
 and signed zeros included.
 
@@ -44,7 +44,7 @@ def content_digest(arrays: Mapping[str, np.ndarray]) -> str:
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    members: dict[str, Any] = dict(arrays)  # (numpy's stubs: not allow_pickle)
+    members: dict[str, Any] = dict(arrays)  # Any: numpy's stubs take **kwargs for allow_pickle
     np.savez_compressed(buf, **members)
     return buf.getvalue()
 

@@ -18,7 +18,6 @@ import math
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -90,7 +89,7 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     """Write the model's file and make it the manifest's default; every other model kept is
     stored again as its difference from the new default (aecodec.weight_files), and the models
     in `retire` leave."""
-    arrays: dict[str, Any] = export_arrays(model)
+    arrays = export_arrays(model)
     data = weight_files.npz_bytes(arrays)
     digest = hashlib.sha256(data).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
