@@ -38,7 +38,8 @@ class CorruptChunkError(FormatError):
 
 
 class UnknownModelError(FormatError):
-    """The file names a model id or weights hash that no installed model matches."""
+    """The file names a model id or weights hash that no installed model matches, or the
+    installed weights cannot provide a model (no manifest, a malformed one, a damaged file)."""
 
 
 class DecodeError(FormatError):

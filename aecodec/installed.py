@@ -26,11 +26,50 @@ def weights_root():
 
 
 def manifest(root=None) -> dict:
+    """The weights folder's manifest ({"models": {}} where there is none), checked for the
+    shape the loader relies on: a folder that AECODEC_WEIGHTS names may hold anything."""
     root = root if root is not None else weights_root()
     try:
-        return json.loads((root / MANIFEST).read_text())
+        data = (root / MANIFEST).read_bytes()
     except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
         return {"models": {}}
+    try:
+        m = json.loads(data)
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise UnknownModelError(f"weights manifest {root / MANIFEST} is not JSON: {exc}") from None
+    problem = _manifest_problem(m)
+    if problem:
+        raise UnknownModelError(f"weights manifest {root / MANIFEST} is malformed: {problem}")
+    return m
+
+
+def _manifest_problem(m) -> str | None:
+    """What is wrong with a parsed manifest, or None."""
+    if not isinstance(m, dict) or not isinstance(m.get("models"), dict):
+        return 'no "models" object'
+    models = m["models"]
+    for model_id, entry in models.items():
+        if not isinstance(entry, dict):
+            return f"model {model_id!r} is not an object"
+        file = entry.get("file")
+        if not isinstance(file, str) or not file or Path(file).name != file or file in (".", ".."):
+            return f"model {model_id!r} has no plain file name"
+        for key in ("sha256", "stored_sha256", "content_sha256"):
+            value = entry.get(key)
+            if (key == "sha256" or value is not None) and not _is_sha256(value):
+                return f"model {model_id!r}: {key} is not a sha256"
+        if "base" in entry and entry["base"] not in models:
+            return f"model {model_id!r} is stored against {entry['base']!r}, which is not listed"
+    if "default" in m and m["default"] not in models:
+        return f"the default {m['default']!r} is not listed"
+    if not isinstance(m.get("retired", {}), dict):
+        return '"retired" is not an object'
+    return None
+
+
+def _is_sha256(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and \
+        all(c in "0123456789abcdef" for c in value)
 
 
 def default_model_id(m: dict | None = None) -> str:
@@ -52,12 +91,16 @@ def report() -> str:
     """aecodec's version, its models, Python, the platform and each dependency's version:
     from package metadata, so it costs no torch import."""
     from . import __version__
-    m = manifest()
-    models = ", ".join(sorted(m["models"])) or "none"
+    try:
+        m = manifest()
+        models = f"models: {', '.join(sorted(m['models'])) or 'none'} " \
+            f"(default: {m.get('default', 'none')}) in {weights_root()}"
+    except UnknownModelError as exc:
+        models = f"models: none usable ({exc})"
     deps = ", ".join(f"{d} {_version(d)}" for d in DEPENDENCIES)
     return "\n".join([
         f"aecodec {__version__}",
-        f"models: {models} (default: {m.get('default', 'none')}) in {weights_root()}",
+        models,
         f"Python {platform.python_version()} on {platform.platform()}",
         deps,
     ])

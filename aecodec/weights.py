@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,17 @@ def read_arrays(root, model_id: str | None = None, _chain: tuple[str, ...] = ()
     if entry is None:
         known = ", ".join(sorted(m["models"])) or "none"
         raise UnknownModelError(f"unknown model id {model_id!r} (installed: {known})")
-    data = (root / entry["file"]).read_bytes()
+    try:
+        data = (root / entry["file"]).read_bytes()
+    except OSError as exc:
+        raise UnknownModelError(f"weights file of {model_id!r} cannot be read: {exc}") from None
     if hashlib.sha256(data).hexdigest() != entry.get("stored_sha256", entry["sha256"]):
         raise UnknownModelError(f"weights file of {model_id!r} does not match its manifest hash")
-    arrays = weight_files.read_npz(data)
+    try:
+        arrays = weight_files.read_npz(data)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise UnknownModelError(f"weights file of {model_id!r} is not a numpy .npz: {exc}"
+                                ) from None
     base = entry.get("base")
     if base is None:
         return arrays
@@ -109,7 +117,11 @@ def _load_listed(root, m: dict, model_id: str | None) -> LoadedModel:
         _reads += 1
         if len(_LOADED) >= _LOADED_MAX:
             del _LOADED[next(iter(_LOADED))]  # the oldest
-        _LOADED[key] = _read_model(root, model_id)
+        try:
+            _LOADED[key] = _read_model(root, model_id)
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # arrays missing or amiss
+            raise UnknownModelError(f"weights of {model_id!r} are not a model this aecodec can "
+                                    f"load ({type(exc).__name__}: {exc})") from None
     return _LOADED[key]
 
 

@@ -165,3 +165,53 @@ def test_a_malformed_difference_file_is_a_value_error(listing):
     stored = {wf.DELTA_NAMES: np.frombuffer(listing, dtype=np.uint8), "w": np.zeros(2, np.uint16)}
     with pytest.raises(ValueError):
         wf.rebuild(stored, {"w": np.zeros(2, np.float16)})
+
+
+GOOD = "0" * 64
+BAD_MANIFESTS = {
+    "not JSON": b'{"models": ',
+    "not UTF-8": b'\xff\xfe',
+    "a list": b"[]",
+    "no models": b'{"default": "x"}',
+    "entry not an object": b'{"models": {"x": 1}}',
+    "no file": b'{"models": {"x": {"sha256": "%s"}}}' % GOOD.encode(),
+    "a path for a file": b'{"models": {"x": {"file": "../x.npz", "sha256": "%s"}}}' % GOOD.encode(),
+    "a short hash": b'{"models": {"x": {"file": "x.npz", "sha256": "00"}}}',
+    "an unlisted base": b'{"models": {"x": {"file": "x.npz", "sha256": "%s", "base": "y"}}}'
+                        % GOOD.encode(),
+    "an unlisted default": b'{"models": {}, "default": "y"}',
+}
+
+
+@pytest.mark.parametrize("content", BAD_MANIFESTS.values(), ids=list(BAD_MANIFESTS))
+def test_a_malformed_manifest_is_an_unknown_model_error(tmp_path, monkeypatch, content):
+    """AECODEC_WEIGHTS may name any folder: its manifest is checked before it is used, and
+    `aecodec --version` still answers."""
+    from aecodec import installed
+    (tmp_path / MANIFEST).write_bytes(content)
+    with pytest.raises(UnknownModelError, match="manifest"):
+        read_arrays(tmp_path)
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tmp_path))
+    assert "models: none usable (weights manifest" in installed.report()
+
+
+def test_weights_files_that_are_missing_or_not_a_model(tmp_path, monkeypatch):
+    from aecodec import weights
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(tmp_path))
+
+    def listed(data: bytes | None):
+        if data is not None:
+            (tmp_path / "x.npz").write_bytes(data)
+        digest = hashlib.sha256(data or b"").hexdigest()
+        (tmp_path / MANIFEST).write_text(json.dumps(
+            {"models": {"x": {"file": "x.npz", "sha256": digest}}, "default": "x"}))
+
+    listed(None)
+    with pytest.raises(UnknownModelError, match="cannot be read"):
+        weights.load("x")
+    listed(b"not a zip")
+    with pytest.raises(UnknownModelError, match="not a numpy .npz"):
+        weights.load("x")
+    listed(wf.npz_bytes({"a": np.zeros(3)}))
+    with pytest.raises(UnknownModelError, match="not a model this aecodec can load"):
+        weights.load("x")
