@@ -214,3 +214,25 @@ def test_python_dash_m_runs_the_command_line(tmp_path):
     out = subprocess.run(run + ["info", str(tmp_path / "missing.aec")], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode != 0 and out.stderr.startswith("aecodec: error:")
+
+
+def test_ctrl_c_while_the_command_line_is_imported_is_one_line(tmp_path):
+    """The `aecodec` script's entry (aecodec.__main__.main) imports the command line itself:
+    SIGINT arriving during that import (here sent by an import hook, so it lands there every
+    time) ends with one line and exit code 130."""
+    child = tmp_path / "child.py"
+    child.write_text(
+        "import os, signal, sys\n"
+        "class Hook:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'aecodec.cli':\n"
+        "            os.kill(os.getpid(), signal.SIGINT)\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Hook())\n"
+        "sys.argv = ['aecodec', '--help']\n"
+        "from aecodec.__main__ import main\n"
+        "main()\n")
+    out = subprocess.run([sys.executable, str(child)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 130 and out.stderr == "aecodec: error: interrupted\n", out.stderr
+    assert out.stdout == ""
