@@ -435,14 +435,20 @@ def info(srcs: tuple[Path, ...], as_json: bool):
 
 
 def _info_facts(src: Path) -> dict:
+    from .installed import why_not_installed
     from .metadata import summary
     from .reading import read_aec_bytes
     data = read_aec_bytes(src)
     f = container.decode_file(data, max_pixels=None, max_dimension=None)
     h = f.header
+    try:
+        missing = why_not_installed(h.model_id, h.weights_hash)
+    except AecError as exc:  # a malformed weights manifest: the file itself is still described
+        missing = f"no usable weights here ({exc})"
     return {"file": str(src), "format_version": "%d.%d" % f.version, "width": h.width,
             "height": h.height, "mode": h.mode, "quality": h.quality,
             "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
+            "decodes_here": missing is None, "missing": missing,
             "coder": container.CODERS.get(h.coder, str(h.coder)), "tiles": len(f.tiles),
             "tile_size": [h.tile_width, h.tile_height], "chunks": f.chunk_sizes,
             "metadata": summary(f.metadata), "postfilter": _postfilter_facts(f.postfilter),
@@ -463,6 +469,7 @@ def _info_rows(facts: dict) -> list[tuple[str, str]]:
             ("size", f"{facts['width']}x{facts['height']}"), ("mode", facts["mode"]),
             ("quality", f"{facts['quality']:g}"),
             ("model", f"{facts['model_id']} (weights {facts['weights_hash']})"),
+            ("decodes here", "yes" if facts["decodes_here"] else f"no: made by {facts['missing']}"),
             ("coder", facts["coder"]),
             ("tiles", f"{facts['tiles']} of {tw}x{th}" if tw else "1 (untiled)")]
     rows += [(f"chunk {name}", f"{size} bytes") for name, size in facts["chunks"].items()]

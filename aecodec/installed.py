@@ -80,6 +80,23 @@ def default_model_id(m: dict | None = None) -> str:
     return m["default"]
 
 
+def why_not_installed(model_id: str, hash8: bytes, m: dict | None = None) -> str | None:
+    """None when the weights that made a file (its model id and weights hash) are installed,
+    else what is missing, to follow "file was made by" (and where a retired model's files
+    decode, from the manifest's `retired` map)."""
+    m = m if m is not None else manifest()
+    known = m["models"]
+    if model_id not in known:
+        commit = m.get("retired", {}).get(model_id, {}).get("decodes_with_commit")
+        where = f"; it was retired, and its files decode with aecodec at commit {commit} " \
+            "(README.md, Models)" if commit else ""
+        return (f"model {model_id!r}, which is not installed "
+                f"(installed: {', '.join(sorted(known)) or 'none'}){where}")
+    if bytes.fromhex(known[model_id]["sha256"])[:8] != hash8:
+        return f"other weights of model {model_id!r} (hash {hash8.hex()})"
+    return None
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)

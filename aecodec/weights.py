@@ -19,7 +19,8 @@ from . import weight_files
 from .entropy import TableSet
 from .errors import UnknownModelError
 from .exact import ExactHyperSynthesis
-from .installed import MANIFEST, default_model_id, manifest, weights_root  # noqa: F401 (weights.*)
+from .installed import (MANIFEST, default_model_id, manifest, weights_root,  # noqa: F401 (weights.*)
+                        why_not_installed)
 from .model import HyperpriorModel, ModelConfig
 from .nn.gdn import GDN
 from .y_coding import ExactContext
@@ -154,15 +155,7 @@ def find(model_id: str, hash8: bytes) -> LoadedModel:
     """The installed model that made a file, or UnknownModelError naming what is missing."""
     root = weights_root()
     m = manifest(root)
-    known = m["models"]
-    if model_id not in known:
-        commit = m.get("retired", {}).get(model_id, {}).get("decodes_with_commit")
-        where = f"; it was retired, and its files decode with aecodec at commit {commit} " \
-            "(README.md, Models)" if commit else ""
-        raise UnknownModelError(
-            f"file was made by model {model_id!r}, which is not installed "
-            f"(installed: {', '.join(sorted(known)) or 'none'}){where}")
-    if bytes.fromhex(known[model_id]["sha256"])[:8] != hash8:
-        raise UnknownModelError(
-            f"file was made by other weights of model {model_id!r} (hash {hash8.hex()})")
+    missing = why_not_installed(model_id, hash8, m)
+    if missing:
+        raise UnknownModelError(f"file was made by {missing}")
     return _load_listed(root, m, model_id)

@@ -45,6 +45,18 @@ def test_a_retired_model_names_the_commit_its_files_decode_with(codec, good):
         codec.decompress(rewrite_header(good, model_id="cc-v29"))
 
 
+def test_info_says_whether_a_file_decodes_here(run, good, tmp_path):
+    import json
+    ok, old = tmp_path / "ok.aec", tmp_path / "old.aec"
+    ok.write_bytes(good)
+    old.write_bytes(rewrite_header(good, model_id="cc-v29"))
+    r = run("info", ok)
+    assert r.exit_code == 0 and "decodes here:   yes" in r.output
+    r = run("info", "--json", old)
+    facts = json.loads(r.output)
+    assert facts["decodes_here"] is False and "commit c0d2483" in facts["missing"]
+
+
 def test_other_weights_of_same_model(codec, good):
     with pytest.raises(aecodec.UnknownModelError, match="other weights"):
         codec.decompress(rewrite_header(good, weights_hash=b"\0" * 8))
