@@ -62,8 +62,9 @@ def _manifest_problem(m) -> str | None:
             return f"model {model_id!r} is stored against {entry['base']!r}, which is not listed"
     if "default" in m and m["default"] not in models:
         return f"the default {m['default']!r} is not listed"
-    if not isinstance(m.get("retired", {}), dict):
-        return '"retired" is not an object'
+    retired = m.get("retired", {})
+    if not isinstance(retired, dict) or not all(isinstance(r, dict) for r in retired.values()):
+        return '"retired" is not an object of objects'
     return None
 
 

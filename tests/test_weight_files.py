@@ -180,6 +180,7 @@ BAD_MANIFESTS = {
     "an unlisted base": b'{"models": {"x": {"file": "x.npz", "sha256": "%s", "base": "y"}}}'
                         % GOOD.encode(),
     "an unlisted default": b'{"models": {}, "default": "y"}',
+    "a retired entry not an object": b'{"models": {}, "retired": {"old": "abc1234"}}',
 }
 
 
