@@ -409,11 +409,17 @@ def info(srcs: tuple[Path, ...], as_json: bool):
     code 1)."""
     def job():
         import json
+
+        from .installed import manifest
+        try:  # read once for all the files: which of them decode here
+            listed: dict | str = manifest()
+        except AecError as exc:  # a malformed weights manifest: the files are still described
+            listed = f"no usable weights here ({exc})"
         several = len(srcs) > 1
         failed, shown = False, 0
         for src in srcs:
             try:
-                facts = _info_facts(src)
+                facts = _info_facts(src, listed)
             except AecError as exc:
                 if not several:
                     raise  # the command's one error line
@@ -434,17 +440,20 @@ def info(srcs: tuple[Path, ...], as_json: bool):
     _run(job)
 
 
-def _info_facts(src: Path) -> dict:
+def _info_facts(src: Path, listed: dict | str) -> dict:
+    """What `aecodec info` shows of a file; `listed`: the installed weights' manifest, or why
+    there is none usable."""
     from .installed import why_not_installed
     from .metadata import summary
     from .reading import read_aec_bytes
     data = read_aec_bytes(src)
     f = container.decode_file(data, max_pixels=None, max_dimension=None)
     h = f.header
-    try:
-        missing = why_not_installed(h.model_id, h.weights_hash)
-    except AecError as exc:  # a malformed weights manifest: the file itself is still described
-        missing = f"no usable weights here ({exc})"
+    if isinstance(listed, str):
+        missing: str | None = listed
+    else:
+        why = why_not_installed(h.model_id, h.weights_hash, listed)
+        missing = f"made by {why}" if why else None
     return {"file": str(src), "format_version": "%d.%d" % f.version, "width": h.width,
             "height": h.height, "mode": h.mode, "quality": h.quality,
             "model_id": h.model_id, "weights_hash": h.weights_hash.hex(),
@@ -469,7 +478,7 @@ def _info_rows(facts: dict) -> list[tuple[str, str]]:
             ("size", f"{facts['width']}x{facts['height']}"), ("mode", facts["mode"]),
             ("quality", f"{facts['quality']:g}"),
             ("model", f"{facts['model_id']} (weights {facts['weights_hash']})"),
-            ("decodes here", "yes" if facts["decodes_here"] else f"no: made by {facts['missing']}"),
+            ("decodes here", "yes" if facts["decodes_here"] else f"no: {facts['missing']}"),
             ("coder", facts["coder"]),
             ("tiles", f"{facts['tiles']} of {tw}x{th}" if tw else "1 (untiled)")]
     rows += [(f"chunk {name}", f"{size} bytes") for name, size in facts["chunks"].items()]

@@ -32,11 +32,12 @@ SCALE_TABLE_SIZE = 64
 FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
 
 
-def read_arrays(root, model_id: str | None = None, _chain: tuple[str, ...] = ()
-                ) -> dict[str, np.ndarray]:
+def read_arrays(root, model_id: str | None = None, m: dict | None = None,
+                _chain: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """The arrays of one model, after checking its file against the manifest's sha256 (and a
-    model stored as a difference, aecodec.weight_files, rebuilt and checked as a whole)."""
-    m = manifest(root)
+    model stored as a difference, aecodec.weight_files, rebuilt and checked as a whole);
+    m: root's manifest when the caller has already read it."""
+    m = m if m is not None else manifest(root)
     model_id = model_id or default_model_id(m)
     entry = m["models"].get(model_id)
     if entry is None:
@@ -59,7 +60,7 @@ def read_arrays(root, model_id: str | None = None, _chain: tuple[str, ...] = ()
     if base in _chain + (model_id,):
         raise UnknownModelError(f"weights of {model_id!r}: the manifest's bases form a loop")
     try:
-        arrays = weight_files.rebuild(arrays, read_arrays(root, base, _chain + (model_id,)))
+        arrays = weight_files.rebuild(arrays, read_arrays(root, base, m, _chain + (model_id,)))
     except ValueError as exc:
         raise UnknownModelError(f"weights of {model_id!r} do not rebuild from {base!r}: {exc}"
                                 ) from None
@@ -119,15 +120,15 @@ def _load_listed(root, m: dict, model_id: str | None) -> LoadedModel:
         if len(_LOADED) >= _LOADED_MAX:
             del _LOADED[next(iter(_LOADED))]  # the oldest
         try:
-            _LOADED[key] = _read_model(root, model_id)
+            _LOADED[key] = _read_model(root, m, model_id)
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # arrays missing or amiss
             raise UnknownModelError(f"weights of {model_id!r} are not a model this aecodec can "
                                     f"load ({type(exc).__name__}: {exc})") from None
     return _LOADED[key]
 
 
-def _read_model(root, model_id: str) -> LoadedModel:
-    arrays = read_arrays(root, model_id)
+def _read_model(root, m: dict, model_id: str) -> LoadedModel:
+    arrays = read_arrays(root, model_id, m)
     config = config_from_arrays(arrays)
     net = HyperpriorModel(config)
     state = net.state_dict()
@@ -143,7 +144,7 @@ def _read_model(root, model_id: str) -> LoadedModel:
     for module in net.modules():  # each GDN's input is a convolution output only it reads
         if isinstance(module, GDN):
             module.overwrite_input = True
-    return LoadedModel(model_id, manifest(root)["models"][model_id]["sha256"], config, net,
+    return LoadedModel(model_id, m["models"][model_id]["sha256"], config, net,
                        ExactHyperSynthesis.from_arrays(arrays, "h_s"),
                        TableSet.from_arrays(arrays, "z"), TableSet.from_arrays(arrays, "y"),
                        arrays["y.thresholds"].astype(np.int64),

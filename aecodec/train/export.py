@@ -94,7 +94,7 @@ def write_weights(model: HyperpriorModel, model_id: str, out: Path, note: str = 
     digest = hashlib.sha256(data).hexdigest()
     out.mkdir(parents=True, exist_ok=True)
     listed = manifest(out)
-    kept = {old: read_arrays(out, old) for old in listed["models"]  # each checked first
+    kept = {old: read_arrays(out, old, listed) for old in listed["models"]  # each checked first
             if old not in retire and old != model_id}
     (out / f"{model_id}.npz").write_bytes(data)
     entry = {"file": f"{model_id}.npz", "sha256": digest,
@@ -127,8 +127,8 @@ def repack(out: Path) -> None:
     base = listed["default"]
     if "base" in listed["models"][base]:
         raise ValueError(f"the default {base!r} is stored as a difference: export it again")
-    arrays = read_arrays(out, base)
-    kept = {old: read_arrays(out, old) for old in listed["models"] if old != base}
+    arrays = read_arrays(out, base, listed)
+    kept = {old: read_arrays(out, old, listed) for old in listed["models"] if old != base}
     entry = dict(listed["models"][base], content_sha256=weight_files.content_digest(arrays))
     _update(out, listed, base, entry, arrays, kept)
 
