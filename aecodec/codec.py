@@ -30,6 +30,7 @@ from .images import merge_planes, open_image, padded_window, split_planes
 from .inputs import AecInput, ImageInput, MetadataPolicy, Region
 from .metadata import collect, to_info
 from .model import HyperpriorModel
+from .nn import restoration
 from .reading import PREFIX_BYTES, SLACK_BYTES, load_image, read_aec_bytes  # noqa: F401
 from .streams import (check_stream, decode_stream, max_stream_bytes, min_bits_per_row,  # noqa: F401
                       min_stream_bytes, z_rows)
@@ -429,22 +430,25 @@ class Codec:
         return image
 
     def _synthesize(self, f, lm, want: Box) -> np.ndarray:
-        """The 8-bit RGB pixels of `want` as g_s makes them, window by window."""
+        """The 8-bit RGB pixels of `want` as g_s (and the restoration network) make them,
+        window by window."""
         hd = f.header
         config = lm.config
-        wins = [(c, o) for c, o in tiling.windows(hd.width, hd.height, config.latent_blocks,
-                                                   decoder_blocks=config.decoder_blocks)
+        wins = [(c, o) for c, o in tiling.windows(
+                    hd.width, hd.height, config.latent_blocks, decoder_blocks=config.decoder_blocks,
+                    restoration_radius=restoration.radius(config.restoration_hidden))
                 if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
         level = quality_to_level(hd.quality, config.levels)
-        _, inv_gain = lm.net.gains(torch.tensor([level]))
-        inv_gain = inv_gain.to(self.device)
-        g_s = self._net(lm).g_s
+        t = torch.tensor([level])
+        _, inv_gain = lm.net.gains(t)
+        inv_gain, t = inv_gain.to(self.device), t.to(self.device)
+        net = self._net(lm)
         rgb = np.empty((want.height, want.width, 3), dtype=np.uint8)
         for core, outer in wins:
             lat = outer.scaled(LATENT).shifted(-origin.x0, -origin.y0)
             window = y_hat[None, :, lat.y0:lat.y1, lat.x0:lat.x1].to(self.device)
-            x_hat = g_s(window * inv_gain)[0]
+            x_hat = net.synthesize(window * inv_gain, t)[0]
             part = core.intersection(want)
             assert part is not None  # wins holds only the windows that meet want
             x_hat = x_hat[:, part.y0 - outer.y0:part.y1 - outer.y0, part.x0 - outer.x0:part.x1 - outer.x0]

@@ -1,7 +1,7 @@
 """The variable-rate mean-scale hyperprior: transforms, gain units and entropy parameters.
 
 Names follow the literature: x -> g_a -> y -> (gain) -> h_a -> z; z_hat -> h_s -> (mu, log sigma);
-y_hat -> (inverse gain) -> g_s -> x_hat.
+y_hat -> (inverse gain) -> g_s -> (restoration, conditioned on the level) -> x_hat.
 
 Rate control (Cui et al. 2021, asymmetric gained compression): one learned gain vector and one
 inverse-gain vector over the M channels of y per trained level. A continuous level t in
@@ -18,6 +18,7 @@ from torch import nn
 
 from .nn.context import ChannelContext, CheckerboardContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
+from .nn.restoration import Restoration
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, is_latent_block, synthesis
 
 SCALE_MIN = 0.11
@@ -58,6 +59,9 @@ class ModelConfig:
     # A widened model (aecodec.train.widen) keeps the narrower model's: h_s runs in exact
     # arithmetic at decode time, where its width costs the most.
     h_s_hidden: tuple[int, ...] = ()
+    # Hidden widths of the restoration network after g_s (aecodec.nn.restoration), empty
+    # for none: decoder capacity at full resolution, conditioned on the level.
+    restoration_hidden: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
@@ -86,13 +90,14 @@ class ModelConfig:
         d["lrp_hidden"] = list(self.lrp_hidden)
         d["checkerboard_hidden"] = list(self.checkerboard_hidden)
         d["h_s_hidden"] = list(self.h_s_hidden)
+        d["restoration_hidden"] = list(self.restoration_hidden)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden are absent from the
-        # configs of older weights
+        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden
+        # are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -102,7 +107,8 @@ class ModelConfig:
                    latent_block_mid=int(d.get("latent_block_mid", 0)),
                    encoder_blocks=int(d.get("encoder_blocks", 0)),
                    decoder_blocks=int(d.get("decoder_blocks", 0)),
-                   h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())))
+                   h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())),
+                   restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -159,6 +165,8 @@ class HyperpriorModel(nn.Module):
         self.spatial: CheckerboardContext | None = CheckerboardContext(
             m, config.slices, config.checkerboard_hidden) \
             if config.checkerboard_hidden else None
+        self.restoration = Restoration(config.restoration_hidden, q) \
+            if config.restoration_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
         log_lam = torch.log(torch.tensor(config.lambdas))
@@ -209,12 +217,18 @@ class HyperpriorModel(nn.Module):
         bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, rate_slices=rate_slices)
         y_hat = self.reconstruct(y_hat, mean)
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            x_hat = self.g_s(y_hat * inv_gain)
+            x_hat = self.synthesize(y_hat * inv_gain, t)
         return {
             "x_hat": x_hat.float(),
             "bits": bits_y + bits_z.sum(dim=(1, 2, 3)),
             "bits_z": bits_z.sum(dim=(1, 2, 3)),
         }
+
+    def synthesize(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The pixels (B, 3, 16h, 16w) of y (B, M, h, w), already multiplied by the inverse
+        gains of the levels t (B,): g_s, then the restoration network when the model has one."""
+        x_hat = self.g_s(y)
+        return x_hat if self.restoration is None else self.restoration(x_hat, t)
 
     def reconstruct(self, y_hat: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
         """What g_s synthesizes from: the decoded y_hat, corrected by residual prediction

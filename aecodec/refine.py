@@ -133,7 +133,7 @@ def rd_loss(net: HyperpriorModel, win: Window, y: torch.Tensor, z: torch.Tensor,
         y_hat, mean = y_all, mean_all
     _, inv_gain = net.gains(level)
     with torch.autocast(win.x.device.type, dtype=torch.bfloat16, enabled=autocast):
-        x_hat = net.g_s(net.reconstruct(y_hat, mean) * inv_gain)
+        x_hat = net.synthesize(net.reconstruct(y_hat, mean) * inv_gain, level)
     w, h = win.valid
     mse = (x_hat.float()[..., :h, :w] - win.x[..., :h, :w]).square().mean()
     return net.lambdas(level)[0] * 255**2 * mse + (bits + bits_y.sum()) / (w * h)

@@ -89,24 +89,25 @@ def tile_count(width: int, height: int, tile_width: int, tile_height: int) -> in
     return -(-pw // tile_width) * -(-ph // tile_height)
 
 
-def window_margin(latent_blocks: int, encoder_blocks: int = 0, decoder_blocks: int = 0) -> int:
+def window_margin(latent_blocks: int, encoder_blocks: int = 0, decoder_blocks: int = 0,
+                  restoration_radius: int = 0) -> int:
     """The margin for transforms with this many residual blocks at latent resolution (each
     widens the receptive field by one latent) and, for g_a, this many pairs of encoder blocks,
-    for g_s this many decoder blocks, in whole latents, at least WINDOW_MARGIN."""
+    for g_s this many decoder blocks and a restoration network that sees this many pixels
+    (aecodec.nn.restoration.radius), in whole latents, at least WINDOW_MARGIN."""
     radius = (RECEPTIVE_RADIUS + LATENT * latent_blocks + ENCODER_BLOCK_RADIUS * encoder_blocks
-              + DECODER_BLOCK_RADIUS * decoder_blocks)
+              + DECODER_BLOCK_RADIUS * decoder_blocks + restoration_radius)
     return max(WINDOW_MARGIN, -(-radius // LATENT) * LATENT)
 
 
 def windows(width: int, height: int, latent_blocks: int = 0, encoder_blocks: int = 0,
-            decoder_blocks: int = 0) -> list[tuple[Box, Box]]:
+            decoder_blocks: int = 0, restoration_radius: int = 0) -> list[tuple[Box, Box]]:
     """(core, outer) boxes in pixels of the padded image: a transform runs on `outer` and
-    keeps `core`, window_margin(latent_blocks, encoder_blocks, decoder_blocks) pixels around
-    it. The cores cover the padded image exactly once; every coordinate is a multiple of
+    keeps `core`, window_margin(...) of these pixels around it. The cores cover the padded image exactly once; every coordinate is a multiple of
     LATENT, so the latent grid of a window lines up with the whole image's."""
     pw, ph = padded_size(width, height)
     full = Box(0, 0, pw, ph)
-    margin = window_margin(latent_blocks, encoder_blocks, decoder_blocks)
+    margin = window_margin(latent_blocks, encoder_blocks, decoder_blocks, restoration_radius)
     if pw * ph <= WHOLE_IMAGE_PIXELS:
         return [(full, full)]
     out = []

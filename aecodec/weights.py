@@ -29,7 +29,8 @@ SCALE_TABLE_SIZE = 64
 # Shipped as floats: everything the entropy coder does not see (the transforms, the gains,
 # residual prediction) plus the z density its tables were frozen from. h_s and the context
 # networks ship as integers (aecodec.exact).
-FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "log_gain", "log_inv_gain", "z_density.")
+FLOAT_PREFIXES = ("g_a.", "g_s.", "h_a.", "lrp.", "restoration.", "log_gain", "log_inv_gain",
+                  "z_density.")
 
 
 def read_arrays(root, model_id: str | None = None, m: dict | None = None,

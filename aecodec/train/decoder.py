@@ -146,7 +146,7 @@ def main(argv=None) -> Path:
         t = torch.rand(args.batch) * (levels - 1)
         gain, inv_gain = model.gains(t)
         y_hat, mean = decoded_latents(model, feats * gain)
-        x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)
+        x_hat = model.synthesize(model.reconstruct(y_hat, mean) * inv_gain, t)
         mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
         loss = (model.lambdas(t) * 255**2 * mse).mean()
         optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))

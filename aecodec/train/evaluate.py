@@ -27,7 +27,7 @@ def estimate(model, x: torch.Tensor, level: float) -> tuple[float, float]:
     mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
     bits_y, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
     bits = bits + bits_y.sum()
-    x_hat = model.g_s(model.reconstruct(y_hat, mean) * inv_gain)[:, :, :h, :w].clamp(0, 1)
+    x_hat = model.synthesize(model.reconstruct(y_hat, mean) * inv_gain, t)[:, :, :h, :w].clamp(0, 1)
     mse = F.mse_loss(torch.round(x_hat * 255), torch.round(x * 255)).item()
     return bits.item() / (h * w), 10 * np.log10(255**2 / max(mse, 1e-10))
 

@@ -89,6 +89,9 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     # modules added to a trained model start as no-ops; Adam keeps the rest's moments
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
+    hidden = getattr(args, "restoration_hidden", None)
+    if hidden and model.restoration is None:
+        model = extend(model, restoration_hidden=tuple(hidden))
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
@@ -168,6 +171,10 @@ def parse_args(argv=None):
     p.add_argument("--decoder-blocks", type=int, default=None,
                    help="give g_s this many residual blocks at 1/8 resolution (each about "
                         "2 %% of a decode); added to a trained model they start as the identity")
+    p.add_argument("--restoration-hidden", type=int, nargs="+", default=None,
+                   help="add a restoration network after g_s with these hidden widths "
+                        "(aecodec.nn.restoration; aecodec.train.restoration trains it alone, "
+                        "cheaply); added to a trained model it starts as the identity")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "

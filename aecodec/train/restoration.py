@@ -1,0 +1,264 @@
+"""Train the restoration network (aecodec.nn.restoration) of a model, the rest of it frozen.
+
+    python -m aecodec.train.restoration pairs --resume weights --resume-id cc-v31 \\
+        --out runs/r47/pairs.npz
+    python -m aecodec.train.restoration fit --resume weights --resume-id cc-v31 \\
+        --pairs runs/r47/pairs.npz --hidden 32 32 32 --minutes 40 --out runs/r47
+    python -m aecodec.train.export runs/r47/last.ckpt --model-id cc-vN
+
+The network sits after g_s, so nothing it learns changes a bit of any file: the model that
+comes out writes the bytes the model that went in wrote, and decodes them to better pixels.
+Two steps, because the expensive part, decoding, does not depend on the network:
+
+- `pairs` decodes each training image whole (padded as the codec pads it, y rounded around
+  the context's means and corrected by residual prediction, as the decoder sees it) at one or
+  more random levels and keeps random crops of what g_s made (float, before 8-bit rounding)
+  beside the original pixels.
+- `fit` trains the network alone on those crops: a step is its forward and backward only.
+
+The loss is each crop's squared error over the error it had before restoration, averaged:
+each crop counts by the share of its error taken away, so every level counts by its gain in
+dB (plain MSE would leave the top levels, whose errors are ten times smaller, untrained).
+A run resumes from its own checkpoint (`--resume runs/r47/last.ckpt`), continuing its schedule.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..model import HyperpriorModel, extend
+from ..tiling import ALIGN
+from .data import load_folder
+from .decoder import decoded_latents
+from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
+                   save_checkpoint, start_run)
+
+HOLD_OUT = 16  # every 16th image's crops are held out of training, to measure on
+
+
+def decoder_digest(model: HyperpriorModel) -> str:
+    """What the pairs depend on: every parameter outside the restoration network."""
+    h = hashlib.sha256()
+    for name, p in sorted(model.state_dict().items()):
+        if not name.startswith("restoration."):
+            h.update(name.encode() + b"\0" + p.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def synthesized(model: HyperpriorModel, image: np.ndarray, level: float) -> np.ndarray:
+    """g_s's pixels (3, h, w) float32 for an (h, w, 3) uint8 image at a level, as a decoder
+    makes them before the restoration network."""
+    h, w = image.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float() / 255
+    x = F.pad(x, (0, (-w) % ALIGN, 0, (-h) % ALIGN), mode="replicate")
+    gain, inv_gain = model.gains(torch.tensor([level]))
+    y_hat, mean = decoded_latents(model, model.g_a(x) * gain)
+    return model.g_s(model.reconstruct(y_hat, mean) * inv_gain)[0, :, :h, :w].numpy()
+
+
+def make_pairs(model: HyperpriorModel, images: list[np.ndarray], levels_per_image: int,
+               crops_per_level: int, crop: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x, x_hat, levels, source, offsets = [], [], [], [], []
+    top = model.config.levels - 1
+    t0 = time.time()
+    for i, image in enumerate(images):
+        h, w = image.shape[:2]
+        for _ in range(levels_per_image):
+            level = float(rng.uniform(0, top))
+            decoded = synthesized(model, image, level)
+            for _ in range(crops_per_level):
+                # even offsets: the network works on 2x2 blocks aligned with the image's
+                r = 2 * int(rng.integers((h - crop) // 2 + 1))
+                c = 2 * int(rng.integers((w - crop) // 2 + 1))
+                x.append(image[r:r + crop, c:c + crop].transpose(2, 0, 1))
+                x_hat.append(decoded[:, r:r + crop, c:c + crop].astype(np.float16))
+                levels.append(level)
+                source.append(i)
+                offsets.append((r, c))
+        if (i + 1) % 100 == 0:
+            print(f"{i + 1} of {len(images)} images decoded, {time.time() - t0:.0f} s", flush=True)
+    return {"x": np.stack(x), "x_hat": np.stack(x_hat),
+            "level": np.array(levels, np.float32), "image": np.array(source, np.int32),
+            "offset": np.array(offsets, np.int32).reshape(-1, 2)}
+
+
+def pairs_main(args) -> Path:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model_for_training(args)[0].eval()
+    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
+    pairs = make_pairs(model, images, args.levels_per_image, args.crops_per_level, args.crop,
+                       args.seed)
+    pairs["decoder_digest"] = np.frombuffer(decoder_digest(model).encode(), np.uint8)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, allow_pickle=False, **pairs)
+    tmp.replace(out)
+    print(f"{len(pairs['x'])} pairs of {args.crop} px from {len(images)} images -> {out}")
+    return out
+
+
+class Pairs:
+    def __init__(self, path: str, model: HyperpriorModel, seed: int):
+        with np.load(path) as d:
+            if d["decoder_digest"].tobytes().decode() != decoder_digest(model):
+                raise SystemExit(f"{path} was decoded by another model than the one being "
+                                 "trained: make the pairs again from it")
+            self.x, self.x_hat, self.level = d["x"], d["x_hat"], d["level"]
+            held = d["image"] % HOLD_OUT == 0
+        self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int, crop: int):
+        """(original, decoded, levels) of `size` random training crops of `crop` px, the
+        same window of each, flipped at random."""
+        ids = self.rng.choice(self.train, size)
+        side = self.x.shape[2]
+        r, c = (2 * int(self.rng.integers((side - crop) // 2 + 1)) for _ in range(2))
+        x, x_hat, t = self.crops(ids, np.s_[r:r + crop], np.s_[c:c + crop])
+        return (x.flip(3), x_hat.flip(3), t) if self.rng.random() < 0.5 else (x, x_hat, t)
+
+    def crops(self, ids: np.ndarray, rows=np.s_[:], cols=np.s_[:]):
+        """(original, decoded, levels) of the crops `ids`, as float tensors in [0, 1]."""
+        x = torch.from_numpy(self.x[ids, :, rows, cols]).float().div_(255)
+        x_hat = torch.from_numpy(self.x_hat[ids, :, rows, cols].astype(np.float32))
+        return x, x_hat, torch.from_numpy(self.level[ids])
+
+
+def relative_error(restored: torch.Tensor, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Each crop's squared error after restoration over its error before, averaged."""
+    before = (x_hat - x).pow(2).mean(dim=(1, 2, 3)).clamp_min(1e-8)
+    return ((restored - x).pow(2).mean(dim=(1, 2, 3)) / before).mean()
+
+
+@torch.no_grad()
+def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict:
+    """dB gained on the held-out crops (8-bit output), overall and by third of the levels."""
+    gains: list[tuple[float, float]] = []
+    for start in range(0, len(pairs.held), chunk):
+        ids = pairs.held[start:start + chunk]
+        x, x_hat, t = pairs.crops(ids)
+        assert model.restoration is not None
+        restored = model.restoration(x_hat, t)
+        for k in range(len(ids)):
+            def mse(a):
+                return (a[k].clamp(0, 1).mul(255).round() - x[k].mul(255).round()).pow(2).mean()
+            gains.append((float(t[k]), 10 * torch.log10(mse(x_hat) / mse(restored)).item()))
+    top = model.config.levels - 1
+    out = {"held_out_db": round(float(np.mean([g for _, g in gains])), 4)}
+    for name, lo, hi in (("low", 0, top / 3), ("mid", top / 3, 2 * top / 3), ("high", 2 * top / 3, top + 1)):
+        part = [g for t, g in gains if lo <= t < hi]
+        if part:
+            out[f"held_out_db_{name}"] = round(float(np.mean(part)), 4)
+    return out
+
+
+def fit_main(args) -> Path:
+    out = start_run(args)
+    model, opt_state, state = load_model_for_training(args)
+    hidden = tuple(args.hidden or ())
+    if model.restoration is None:
+        if not hidden:
+            raise SystemExit("the model has no restoration network: give its --hidden widths")
+        model = extend(model, restoration_hidden=hidden)
+        state = {}  # a new network: a new run, whatever the checkpoint's own step count
+    elif hidden and hidden != model.config.restoration_hidden:
+        raise SystemExit(f"the model's restoration network has hidden widths "
+                         f"{model.config.restoration_hidden}, not {hidden}")
+    model.eval().requires_grad_(False)
+    names = [n for n, _ in model.named_parameters() if n.startswith("restoration.")]
+    opt = adam(model, names, opt_state, args.lr)
+    params = opt.param_groups[0]["params"]
+    for q in params:
+        q.requires_grad_(True)
+    step, spent = state.get("step", 0), state.get("seconds", 0.0)
+    pairs = Pairs(args.pairs, model, args.seed + step)
+    log = open(out / "log.jsonl", "a")
+    print(f"{len(pairs.train)} training and {len(pairs.held)} held-out crops; training "
+          f"{sum(q.numel() for q in params)} parameters", flush=True)
+    budget = args.minutes * 60
+    t_start = time.time() - spent
+    last_ckpt, acc, count = time.time(), 0.0, 0
+    assert model.restoration is not None
+    while True:
+        frac = (time.time() - t_start) / budget
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        x, x_hat, t = pairs.batch(args.batch, args.crop)
+        loss = relative_error(model.restoration(x_hat, t), x_hat, x)
+        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
+        step += 1
+        acc, count = acc + loss.item(), count + 1
+        if step % args.log_every == 0:
+            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                             "relative_error": round(acc / count, 5)})
+            acc, count = 0.0, 0
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(out / "last.ckpt", model, opt,
+                            {"step": step, "seconds": time.time() - t_start})
+            last_ckpt = time.time()
+    save_checkpoint(out / "last.ckpt", model, opt, {"step": step, "seconds": time.time() - t_start})
+    log_record(log, {"step": step, **held_out_gain(model, pairs)})
+    if args.kodak and Path(args.kodak).is_dir():
+        log_eval(log, model, args.kodak, step, t_start)
+    return out / "last.ckpt"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.restoration", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    for name in ("pairs", "fit"):
+        s = sub.add_parser(name)
+        s.add_argument("--resume", required=True,
+                       help="the model: a .ckpt or a weights folder (with --resume-id)")
+        s.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
+        s.add_argument("--threads", type=int, default=None)
+        s.add_argument("--seed", type=int, default=0)
+    pairs = sub.choices["pairs"]
+    pairs.add_argument("--data", default="../shared/data/train")
+    pairs.add_argument("--out", required=True, help="the .npz of pairs to write")
+    pairs.add_argument("--crop", type=int, default=256, help="side of the kept crops (even)")
+    pairs.add_argument("--levels-per-image", type=int, default=2)
+    pairs.add_argument("--crops-per-level", type=int, default=1)
+    pairs.add_argument("--limit-images", type=int, default=None)
+    fit = sub.choices["fit"]
+    fit.add_argument("--pairs", required=True, help="the .npz that `pairs` wrote")
+    fit.add_argument("--hidden", type=int, nargs="+", default=None,
+                     help="hidden widths of a network to add (a model without one)")
+    fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
+    fit.add_argument("--kodak", default="../shared/data/kodak", help="folder for the last eval")
+    fit.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
+    fit.add_argument("--batch", type=int, default=16)
+    fit.add_argument("--crop", type=int, default=128, help="side of the training crops (even)")
+    fit.add_argument("--lr", type=float, default=1e-3)
+    fit.add_argument("--warmup-frac", type=float, default=0.03)
+    fit.add_argument("--log-every", type=int, default=200)
+    fit.add_argument("--ckpt-minutes", type=float, default=5.0)
+    fit.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    args = p.parse_args(argv)
+    if args.crop % 2:
+        p.error("the crop side must be even (the network works on 2x2 blocks)")
+    if args.command == "fit" and args.crop > 0:
+        with np.load(args.pairs) as d:
+            if args.crop > d["x"].shape[2]:
+                p.error(f"--crop {args.crop} is larger than the pairs' {d['x'].shape[2]} px")
+    return args
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    return pairs_main(args) if args.command == "pairs" else fit_main(args)
+
+
+if __name__ == "__main__":
+    main()

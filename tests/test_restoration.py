@@ -1,0 +1,173 @@
+"""The restoration network after g_s: added to a trained model it changes nothing until
+trained, it never changes a file's bytes, the processing windows widen with what it sees,
+and aecodec.train.restoration trains it alone from decoded pairs, resumably."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import psnr, training_images
+from aecodec import tiling
+from aecodec.model import HyperpriorModel, ModelConfig, extend
+from aecodec.nn.restoration import Restoration, radius
+from test_encoder_decoder_blocks import one_pass_then_windows, small_windows, trained_and_grown
+
+
+def test_an_added_network_starts_as_the_identity():
+    model, grown, added = trained_and_grown(8, restoration_hidden=(6, 6))
+    assert added and all(k.startswith("restoration.") for k in added)
+    y = torch.randn(2, grown.config.m, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(grown.synthesize(y, torch.tensor([0.0, 6.5])), model.g_s(y))
+    config = ModelConfig.from_dict(json.loads(json.dumps(grown.config.to_dict())))
+    assert config == grown.config and config.restoration_hidden == (6, 6)
+    older = {k: v for k, v in config.to_dict().items() if k != "restoration_hidden"}
+    assert ModelConfig.from_dict(older).restoration_hidden == ()
+    assert HyperpriorModel(ModelConfig.from_dict(older)).restoration is None
+
+
+def test_the_network_depends_on_the_level_and_stays_on_its_blocks():
+    torch.manual_seed(3)
+    net = Restoration((8,), levels=8)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.equal(net(x, torch.tensor([0.0])), net(x, torch.tensor([7.0])))
+        # one changed pixel moves outputs up to radius((8,)) = 4 pixels away, no further
+        bumped = x.clone()
+        bumped[0, :, 16, 16] += 0.5
+        moved = (net(bumped, torch.tensor([3.0])) - net(x, torch.tensor([3.0]))).abs().sum(1)[0]
+        rows, cols = torch.nonzero(moved > 0, as_tuple=True)
+        reach = radius((8,))
+        assert reach == 4 and rows.min() >= 16 - reach and rows.max() < 16 + reach + 2
+        assert cols.min() >= 16 - reach and cols.max() < 16 + reach + 2
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        Restoration((), levels=8)
+
+
+def test_window_margin_covers_the_restoration_network():
+    assert tiling.window_margin(3, 0, 4) == 112  # cc-v31: 30 + 48 + 32 px
+    assert tiling.window_margin(3, 0, 4, radius((32, 32, 32))) == 128  # and 8 px more
+
+
+def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypatch):
+    """Weights with a restoration network of random weights: decoding window by window gives
+    the pixels one pass gives, up to float rounding, and the file is the one the same model
+    without the network writes."""
+    model, names, codec, image, data = one_pass_then_windows(
+        tmp_path, sample, monkeypatch, "--restoration-hidden", 8, "restoration", 9)
+    assert model.config.restoration_hidden == (8,) and "restoration.body.2.weight" in names
+    whole = np.asarray(codec.decompress(data), np.int16)
+    small_windows(monkeypatch)
+    windowed = np.asarray(codec.decompress(data), np.int16)
+    assert np.abs(windowed - whole).max() <= 1 and psnr(windowed, whole) > 60
+
+
+@pytest.fixture(scope="module")
+def trained_pairs(tmp_path_factory):
+    """A tiny trained model's checkpoint and the pairs `pairs` made from it."""
+    from aecodec.train.loop import main as train_main
+    from aecodec.train.restoration import main as restoration_main
+    tmp = tmp_path_factory.mktemp("restoration")
+    data = training_images(tmp / "data")
+    ckpt = train_main(["--data", str(data), "--out", str(tmp / "run"), "--n", "8", "--m", "12",
+                       "--batch", "2", "--crop", "64", "--final-crop", "64", "--max-steps", "2",
+                       "--kodak", "", "--threads", "1"])
+    pairs = restoration_main(["pairs", "--resume", str(ckpt), "--data", str(data), "--crop", "64",
+                              "--levels-per-image", "2", "--out", str(tmp / "pairs.npz")])
+    return tmp, ckpt, pairs
+
+
+def test_pairs_are_what_the_decoder_makes(trained_pairs):
+    from aecodec.train.data import load_folder
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.restoration import synthesized
+    tmp, ckpt, pairs = trained_pairs
+    model = load_checkpoint(ckpt)[0].eval()
+    images = load_folder(tmp / "data", min_side=64)
+    with np.load(pairs) as d:
+        x, x_hat, level, image, offset = (d[k] for k in ("x", "x_hat", "level", "image", "offset"))
+    assert x.shape[1:] == (3, 64, 64) and x.dtype == np.uint8 and x_hat.dtype == np.float16
+    assert len(x) == 2 * len(images) and sorted(set(image.tolist())) == list(range(len(images)))
+    assert (level >= 0).all() and (level <= 7).all() and len(set(level.tolist())) == len(x)
+    assert (offset % 2 == 0).all()  # crops keep the 2x2 blocks of the whole image
+    for k in (0, len(x) - 1):
+        (r, c), img = offset[k], images[image[k]]
+        assert np.array_equal(x[k], img[r:r + 64, c:c + 64].transpose(2, 0, 1))
+        whole = synthesized(model, img, float(level[k]))
+        assert whole.shape == (3, *img.shape[:2])
+        assert np.array_equal(x_hat[k], whole[:, r:r + 64, c:c + 64].astype(np.float16))
+
+
+def test_fit_trains_the_network_alone_and_resumes(trained_pairs):
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.restoration import main as restoration_main
+    tmp, ckpt, pairs = trained_pairs
+    before = load_checkpoint(ckpt)[0].state_dict()
+    args = ["fit", "--resume", str(ckpt), "--pairs", str(pairs), "--hidden", "8", "8",
+            "--crop", "32", "--batch", "4", "--max-steps", "3", "--log-every", "1",
+            "--kodak", "", "--out", str(tmp / "fit"), "--threads", "1"]
+    out = restoration_main(args)
+    model, opt_state, state = load_checkpoint(out)
+    assert state["step"] == 3 and model.config.restoration_hidden == (8, 8)
+    assert all(n.startswith("restoration.") for n in opt_state["names"])
+    after = model.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items())  # the rest is frozen
+    assert not torch.equal(after["restoration.body.4.weight"], torch.zeros(12, 8, 3, 3))
+    log = [json.loads(line) for line in open(tmp / "fit" / "log.jsonl")]
+    assert [r["step"] for r in log if "relative_error" in r] == [1, 2, 3]
+    assert "held_out_db" in log[-1]
+    # resuming its own checkpoint continues the run
+    args[args.index("--resume") + 1] = str(out)
+    args[args.index("--max-steps") + 1] = "5"
+    model, _, state = load_checkpoint(restoration_main(args))
+    assert state["step"] == 5
+    with pytest.raises(SystemExit, match="hidden widths"):
+        restoration_main(args[:args.index("--hidden")] + ["--hidden", "4"]
+                         + args[args.index("--hidden") + 3:])
+
+
+def test_fit_refuses_pairs_of_another_model(trained_pairs, tmp_path):
+    from aecodec.train.loop import load_checkpoint, save_checkpoint
+    from aecodec.train.restoration import main as restoration_main
+    _, ckpt, pairs = trained_pairs
+    model, _, state = load_checkpoint(ckpt)
+    with torch.no_grad():
+        model.g_s[0].bias.add_(0.01)
+    other = tmp_path / "other.ckpt"
+    save_checkpoint(other, model, torch.optim.Adam(model.parameters()), state)
+    with pytest.raises(SystemExit, match="another model"):
+        restoration_main(["fit", "--resume", str(other), "--pairs", str(pairs), "--hidden", "8",
+                          "--max-steps", "1", "--crop", "32", "--kodak", "",
+                          "--out", str(tmp_path / "fit")])
+
+
+def test_an_exported_network_keeps_the_bytes_and_changes_the_pixels(trained_pairs, sample,
+                                                                     monkeypatch):
+    from aecodec.codec import Codec
+    from aecodec.train.export import main as export_main
+    from aecodec.train.loop import load_checkpoint, save_checkpoint
+    tmp, ckpt, _ = trained_pairs
+    model, _, state = load_checkpoint(ckpt)
+    grown = extend(model, restoration_hidden=(8,))
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in grown.restoration.parameters():
+            p.normal_(0, 0.1)
+    grown_ckpt = tmp / "grown.ckpt"
+    save_checkpoint(grown_ckpt, grown, torch.optim.Adam(grown.parameters()), state)
+    weights = tmp / "weights-pair"
+    export_main([str(ckpt), "--model-id", "tiny-plain", "--out", str(weights)])
+    export_main([str(grown_ckpt), "--model-id", "tiny-restored", "--out", str(weights)])
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
+    image = sample.crop((0, 0, 128, 96))
+    plain, restored = Codec("tiny-plain"), Codec("tiny-restored")
+    a, b = plain.compress(image, quality=40), restored.compress(image, quality=40)
+    assert a != b  # the model id and its hash differ ...
+    assert plain.decompress(a).size == restored.decompress(b).size == (128, 96)
+    pa, pb = np.asarray(plain.decompress(a)), np.asarray(restored.decompress(b))
+    assert not np.array_equal(pa, pb)
+    from aecodec.container import decode_file
+    assert decode_file(a).tile_streams() == decode_file(b).tile_streams()  # ... the bits do not
