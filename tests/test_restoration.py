@@ -171,3 +171,19 @@ def test_an_exported_network_keeps_the_bytes_and_changes_the_pixels(trained_pair
     assert not np.array_equal(pa, pb)
     from aecodec.container import decode_file
     assert decode_file(a).tile_streams() == decode_file(b).tile_streams()  # ... the bits do not
+
+
+def test_pairs_in_parts_side_by_side(trained_pairs, tmp_path):
+    from aecodec.train.restoration import Pairs, main as restoration_main
+    from aecodec.train.loop import load_checkpoint
+    tmp, ckpt, whole = trained_pairs
+    parts = [restoration_main(["pairs", "--resume", str(ckpt), "--data", str(tmp / "data"),
+                               "--crop", "64", "--part", str(i), "2",
+                               "--out", str(tmp_path / f"part{i}.npz")]) for i in (0, 1)]
+    images = [set(np.load(p)["image"].tolist()) for p in parts]
+    assert images == [{0, 2}, {1}]  # every image once, by its index in the whole folder
+    pairs = Pairs([str(p) for p in parts], load_checkpoint(ckpt)[0], seed=0)
+    assert len(pairs.x) == 6 and len(pairs.held) == 2  # two levels each; image 0 held out
+    with pytest.raises(SystemExit, match="the part must be"):
+        restoration_main(["pairs", "--resume", str(ckpt), "--data", str(tmp / "data"),
+                          "--part", "2", "2", "--out", str(tmp_path / "bad.npz")])

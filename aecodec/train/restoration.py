@@ -94,9 +94,13 @@ def pairs_main(args) -> Path:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model_for_training(args)[0].eval()
-    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
+    part, parts = args.part
+    if not 0 <= part < parts:
+        raise SystemExit(f"--part {part} {parts}: the part must be 0 to {parts - 1}")
+    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)[part::parts]
     pairs = make_pairs(model, images, args.levels_per_image, args.crops_per_level, args.crop,
-                       args.seed)
+                       args.seed + part)
+    pairs["image"] = pairs["image"] * parts + part  # the index in the whole folder
     pairs["decoder_digest"] = np.frombuffer(decoder_digest(model).encode(), np.uint8)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -108,13 +112,23 @@ def pairs_main(args) -> Path:
 
 
 class Pairs:
-    def __init__(self, path: str, model: HyperpriorModel, seed: int):
-        with np.load(path) as d:
-            if d["decoder_digest"].tobytes().decode() != decoder_digest(model):
-                raise SystemExit(f"{path} was decoded by another model than the one being "
-                                 "trained: make the pairs again from it")
-            self.x, self.x_hat, self.level = d["x"], d["x_hat"], d["level"]
-            held = d["image"] % HOLD_OUT == 0
+    def __init__(self, paths: list[str], model: HyperpriorModel, seed: int):
+        digest = decoder_digest(model)
+        x, x_hat, level, image = [], [], [], []
+        for path in paths:
+            with np.load(path) as d:
+                if d["decoder_digest"].tobytes().decode() != digest:
+                    raise SystemExit(f"{path} was decoded by another model than the one being "
+                                     "trained: make the pairs again from it")
+                x.append(d["x"])
+                x_hat.append(d["x_hat"])
+                level.append(d["level"])
+                image.append(d["image"])
+        if len({a.shape[2] for a in x}) > 1:
+            raise SystemExit("the pairs files hold crops of different sizes")
+        self.x, self.x_hat = np.concatenate(x), np.concatenate(x_hat)
+        self.level = np.concatenate(level)
+        held = np.concatenate(image) % HOLD_OUT == 0
         self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
         self.rng = np.random.default_rng(seed)
 
@@ -231,8 +245,12 @@ def parse_args(argv=None):
     pairs.add_argument("--levels-per-image", type=int, default=2)
     pairs.add_argument("--crops-per-level", type=int, default=1)
     pairs.add_argument("--limit-images", type=int, default=None)
+    pairs.add_argument("--part", type=int, nargs=2, default=(0, 1), metavar=("I", "N"),
+                       help="decode only every N-th image from the I-th: N processes side by "
+                            "side make N files that `fit` takes together")
     fit = sub.choices["fit"]
-    fit.add_argument("--pairs", required=True, help="the .npz that `pairs` wrote")
+    fit.add_argument("--pairs", required=True, nargs="+",
+                     help="the .npz files that `pairs` wrote (one, or the parts of one)")
     fit.add_argument("--hidden", type=int, nargs="+", default=None,
                      help="hidden widths of a network to add (a model without one)")
     fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
@@ -249,7 +267,7 @@ def parse_args(argv=None):
     if args.crop % 2:
         p.error("the crop side must be even (the network works on 2x2 blocks)")
     if args.command == "fit" and args.crop > 0:
-        with np.load(args.pairs) as d:
+        with np.load(args.pairs[0]) as d:
             if args.crop > d["x"].shape[2]:
                 p.error(f"--crop {args.crop} is larger than the pairs' {d['x'].shape[2]} px")
     return args
