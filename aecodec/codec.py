@@ -444,14 +444,21 @@ class Codec:
         _, inv_gain = lm.net.gains(t)
         inv_gain, t = inv_gain.to(self.device), t.to(self.device)
         net = self._net(lm)
+        reach = restoration.radius(config.restoration_hidden)
         rgb = np.empty((want.height, want.width, 3), dtype=np.uint8)
         for core, outer in wins:
             lat = outer.scaled(LATENT).shifted(-origin.x0, -origin.y0)
             window = y_hat[None, :, lat.y0:lat.y1, lat.x0:lat.x1].to(self.device)
-            x_hat = net.synthesize(window * inv_gain, t)[0]
+            x_hat, at = net.g_s(window * inv_gain), outer
             part = core.intersection(want)
             assert part is not None  # wins holds only the windows that meet want
-            x_hat = x_hat[:, part.y0 - outer.y0:part.y1 - outer.y0, part.x0 - outer.x0:part.x1 - outer.x0]
+            if net.restoration is not None:
+                # on the part kept and its reach only, not on the whole margin g_s needed:
+                # 0.59x the work on a window of a large image, the same pixels
+                at = tiling.restoration_box(part, outer, reach)
+                x_hat = net.restoration(x_hat[..., at.y0 - outer.y0:at.y1 - outer.y0,
+                                              at.x0 - outer.x0:at.x1 - outer.x0], t)
+            x_hat = x_hat[0, :, part.y0 - at.y0:part.y1 - at.y0, part.x0 - at.x0:part.x1 - at.x0]
             rgb[part.y0 - want.y0:part.y1 - want.y0, part.x0 - want.x0:part.x1 - want.x0] = \
                 x_hat.mul(255).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         return rgb

@@ -116,3 +116,17 @@ def windows(width: int, height: int, latent_blocks: int = 0, encoder_blocks: int
             core = Box(x, y, min(x + WINDOW_CORE, pw), min(y + WINDOW_CORE, ph))
             out.append((core, core.grown(margin, full)))
     return out
+
+
+def restoration_box(part: Box, outer: Box, reach: int, block: int = 2) -> Box:
+    """Where, inside a processing window `outer`, a restoration network that sees `reach`
+    pixels around each output (aecodec.nn.restoration) must run so that it gives the pixels
+    of `part` exactly as a pass over the whole image does: `part` grown to whole blocks (the
+    network's 2x2 blocks lie on the image's grid), then by `reach`. Only the padded image's
+    own border clips it, since a window's margin is wider than any reach."""
+    def grow(lo: int, hi: int, lo_bound: int, hi_bound: int) -> tuple[int, int]:
+        return max(lo_bound, lo // block * block - reach), min(hi_bound, -(-hi // block) * block + reach)
+    x0, x1 = grow(part.x0, part.x1, outer.x0, outer.x1)
+    y0, y1 = grow(part.y0, part.y1, outer.y0, outer.y1)
+    return Box(x0, y0, x1, y1)
+
