@@ -167,6 +167,8 @@ def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict
             def mse(a):
                 return (a[k].clamp(0, 1).mul(255).round() - x[k].mul(255).round()).pow(2).mean()
             gains.append((float(t[k]), 10 * torch.log10(mse(x_hat) / mse(restored)).item()))
+    if not gains:
+        return {"held_out_db": None}  # too few images to hold any out
     top = model.config.levels - 1
     out = {"held_out_db": round(float(np.mean([g for _, g in gains])), 4)}
     for name, lo, hi in (("low", 0, top / 3), ("mid", top / 3, 2 * top / 3), ("high", 2 * top / 3, top + 1)):
