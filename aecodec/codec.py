@@ -434,9 +434,10 @@ class Codec:
         window by window."""
         hd = f.header
         config = lm.config
+        reach = restoration.radius(config.restoration_hidden)
         wins = [(c, o) for c, o in tiling.windows(
                     hd.width, hd.height, config.latent_blocks, decoder_blocks=config.decoder_blocks,
-                    restoration_radius=restoration.radius(config.restoration_hidden))
+                    restoration_radius=reach)
                 if c.intersection(want)]
         y_hat, origin = self._latents(f, lm, [o.scaled(LATENT) for _, o in wins])
         level = quality_to_level(hd.quality, config.levels)
@@ -444,7 +445,6 @@ class Codec:
         _, inv_gain = lm.net.gains(t)
         inv_gain, t = inv_gain.to(self.device), t.to(self.device)
         net = self._net(lm)
-        reach = restoration.radius(config.restoration_hidden)
         rgb = np.empty((want.height, want.width, 3), dtype=np.uint8)
         for core, outer in wins:
             lat = outer.scaled(LATENT).shifted(-origin.x0, -origin.y0)
@@ -455,7 +455,7 @@ class Codec:
             if net.restoration is not None:
                 # on the part kept and its reach only, not on the whole margin g_s needed:
                 # 0.59x the work on a window of a large image, the same pixels
-                at = tiling.restoration_box(part, outer, reach)
+                at = tiling.restoration_box(part, outer, reach, restoration.BLOCK)
                 x_hat = net.restoration(x_hat[..., at.y0 - outer.y0:at.y1 - outer.y0,
                                               at.x0 - outer.x0:at.x1 - outer.x0], t)
             x_hat = x_hat[0, :, part.y0 - at.y0:part.y1 - at.y0, part.x0 - at.x0:part.x1 - at.x0]

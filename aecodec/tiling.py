@@ -118,7 +118,7 @@ def windows(width: int, height: int, latent_blocks: int = 0, encoder_blocks: int
     return out
 
 
-def restoration_box(part: Box, outer: Box, reach: int, block: int = 2) -> Box:
+def restoration_box(part: Box, outer: Box, reach: int, block: int) -> Box:
     """Where, inside a processing window `outer`, a restoration network that sees `reach`
     pixels around each output (aecodec.nn.restoration) must run so that it gives the pixels
     of `part` exactly as a pass over the whole image does: `part` grown to whole blocks (the

@@ -70,9 +70,9 @@ def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypa
 
 def test_restoration_box_keeps_blocks_and_reach():
     outer = tiling.Box(640, 0, 1664, 896)  # a window: its margin wider than any reach
-    assert tiling.restoration_box(tiling.Box(768, 0, 1536, 768), outer, 8) == \
+    assert tiling.restoration_box(tiling.Box(768, 0, 1536, 768), outer, 8, 2) == \
         tiling.Box(760, 0, 1544, 776)  # the image's top edge clips it, nothing else
-    box = tiling.restoration_box(tiling.Box(771, 5, 779, 9), outer, 8)
+    box = tiling.restoration_box(tiling.Box(771, 5, 779, 9), outer, 8, 2)
     assert box == tiling.Box(762, 0, 788, 18)  # grown to whole 2x2 blocks, then by the reach
     assert all(v % 2 == 0 for v in (box.x0, box.y0, box.x1, box.y1))
 
