@@ -434,7 +434,7 @@ class Codec:
         window by window."""
         hd = f.header
         config = lm.config
-        reach = restoration.radius(config.restoration_hidden)
+        reach = restoration.radius(config.restoration_hidden, config.restoration_low)
         wins = [(c, o) for c, o in tiling.windows(
                     hd.width, hd.height, config.latent_blocks, decoder_blocks=config.decoder_blocks,
                     restoration_radius=reach)
@@ -455,7 +455,7 @@ class Codec:
             if net.restoration is not None:
                 # on the part kept and its reach only, not on the whole margin g_s needed:
                 # 0.59x the work on a window of a large image, the same pixels
-                at = tiling.restoration_box(part, outer, reach, restoration.BLOCK)
+                at = tiling.restoration_box(part, outer, reach, net.restoration.grid)
                 x_hat = net.restoration(x_hat[..., at.y0 - outer.y0:at.y1 - outer.y0,
                                               at.x0 - outer.x0:at.x1 - outer.x0], t)
             x_hat = x_hat[0, :, part.y0 - at.y0:part.y1 - at.y0, part.x0 - at.x0:part.x1 - at.x0]

@@ -62,6 +62,9 @@ class ModelConfig:
     # Hidden widths of the restoration network after g_s (aecodec.nn.restoration), empty
     # for none: decoder capacity at full resolution, conditioned on the level.
     restoration_hidden: tuple[int, ...] = ()
+    # Widths of its 3x3 layers at quarter resolution, empty for none: a second scale that
+    # sees farther at a sixteenth of the full-resolution cost.
+    restoration_low: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
@@ -91,13 +94,14 @@ class ModelConfig:
         d["checkerboard_hidden"] = list(self.checkerboard_hidden)
         d["h_s_hidden"] = list(self.h_s_hidden)
         d["restoration_hidden"] = list(self.restoration_hidden)
+        d["restoration_low"] = list(self.restoration_low)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden
-        # are absent from the configs of older weights
+        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden /
+        # restoration_low are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -108,7 +112,8 @@ class ModelConfig:
                    encoder_blocks=int(d.get("encoder_blocks", 0)),
                    decoder_blocks=int(d.get("decoder_blocks", 0)),
                    h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())),
-                   restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())))
+                   restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())),
+                   restoration_low=tuple(int(v) for v in d.get("restoration_low", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -165,7 +170,7 @@ class HyperpriorModel(nn.Module):
         self.spatial: CheckerboardContext | None = CheckerboardContext(
             m, config.slices, config.checkerboard_hidden) \
             if config.checkerboard_hidden else None
-        self.restoration = Restoration(config.restoration_hidden, q) \
+        self.restoration = Restoration(config.restoration_hidden, q, config.restoration_low) \
             if config.restoration_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.

@@ -65,14 +65,13 @@ def test_window_margin_covers_the_encoder_and_decoder_blocks():
     assert tiling.window_margin(3, 0, 3) == 112  # 30 + 48 + 24 px
 
 
-def one_pass_then_windows(tmp_path, sample, monkeypatch, flag: str, count: int,
-                          randomized: str, seed: int):
-    """Tiny weights grown by `flag count` with random `randomized` weights, a 448x320 crop
+def one_pass_then_windows(tmp_path, sample, monkeypatch, flags: list[str], randomized: str,
+                          seed: int):
+    """Tiny weights grown by the training `flags` with random `randomized` weights, a 448x320 crop
     and its file written in one pass; then the windows made small for what follows.
     Returns the model, its Adam moments' names, the codec, the crop and the file."""
     from aecodec.codec import Codec
-    model, opt_state, weights = tiny_weights(tmp_path, [flag, str(count)], "tiny", randomized,
-                                             seed)
+    model, opt_state, weights = tiny_weights(tmp_path, flags, "tiny", randomized, seed)
     monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
     image = sample.crop((0, 0, 448, 320))
     codec = Codec("tiny", tile_size=None)
@@ -91,7 +90,7 @@ def test_windowed_encoding_with_encoder_blocks(tmp_path, sample, monkeypatch):
     the plain 64-px margin) and random analysis weights: encoding window by window writes
     the file one pass writes, and the decoder reads it."""
     model, names, codec, image, data = one_pass_then_windows(
-        tmp_path, sample, monkeypatch, "--encoder-blocks", 6, "g_a", 5)
+        tmp_path, sample, monkeypatch, ["--encoder-blocks", "6"], "g_a", 5)
     assert model.config.encoder_blocks == 6 and "g_a.enc8_5.body.4.weight" in names
     small_windows(monkeypatch)
     assert codec.compress(image, quality=60) == data
@@ -104,7 +103,7 @@ def test_windowed_decoding_with_decoder_blocks(tmp_path, sample, monkeypatch):
     synthesis weights: decoding window by window gives the pixels one pass gives, up to
     float rounding, and the encoder, which never runs them, writes the same file."""
     model, names, codec, image, data = one_pass_then_windows(
-        tmp_path, sample, monkeypatch, "--decoder-blocks", 10, "g_s", 7)
+        tmp_path, sample, monkeypatch, ["--decoder-blocks", "10"], "g_s", 7)
     assert model.config.decoder_blocks == 10 and "g_s.dec8_9.body.4.weight" in names
     whole = np.asarray(codec.decompress(data), np.int16)
     small_windows(monkeypatch)

@@ -27,24 +27,34 @@ def test_an_added_network_starts_as_the_identity():
     assert HyperpriorModel(ModelConfig.from_dict(older)).restoration is None
 
 
-def test_the_network_depends_on_the_level_and_stays_on_its_blocks():
+@pytest.mark.parametrize("hidden, low", [((8,), ()), ((8, 8), (8, 8)), ((8,), (8,))])
+def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low):
     torch.manual_seed(3)
-    net = Restoration((8,), levels=8)
+    net = Restoration(hidden, levels=8, low=low)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    x = torch.rand(1, 3, 32, 32)
+    reach, grid = radius(hidden, low), net.grid
+    assert grid == (4 if low else 2) and reach % grid == 0
+    x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert not torch.equal(net(x, torch.tensor([0.0])), net(x, torch.tensor([7.0])))
-        # one changed pixel moves outputs up to radius((8,)) = 4 pixels away, no further
-        bumped = x.clone()
-        bumped[0, :, 16, 16] += 0.5
-        moved = (net(bumped, torch.tensor([3.0])) - net(x, torch.tensor([3.0]))).abs().sum(1)[0]
-        rows, cols = torch.nonzero(moved > 0, as_tuple=True)
-        reach = radius((8,))
-        assert reach == 4 and rows.min() >= 16 - reach and rows.max() < 16 + reach + 2
-        assert cols.min() >= 16 - reach and cols.max() < 16 + reach + 2
+        # a changed pixel moves outputs on the blocks of its grid cell grown by the reach,
+        # no further, wherever it lies in that cell
+        for dy in range(grid):
+            bumped = x.clone()
+            bumped[0, :, 24 + dy, 24 + dy] += 0.5
+            moved = (net(bumped, torch.tensor([3.0])) - net(x, torch.tensor([3.0]))).abs().sum(1)[0]
+            rows, cols = torch.nonzero(moved > 0, as_tuple=True)
+            for lo, hi in ((rows.min(), rows.max()), (cols.min(), cols.max())):
+                assert lo >= 24 - reach and hi < 24 + grid + reach
     with pytest.raises(ValueError, match="at least one hidden layer"):
         Restoration((), levels=8)
+
+
+def test_the_reach_of_each_design():
+    assert radius((8,)) == 4 and radius((32, 32, 32)) == 8
+    assert radius((32, 32), (64, 64)) == 16 and radius((32,), (64, 64)) == 16  # on its grid
+    assert radius(()) == 0
 
 
 def test_window_margin_covers_the_restoration_network():
@@ -52,13 +62,18 @@ def test_window_margin_covers_the_restoration_network():
     assert tiling.window_margin(3, 0, 4, radius((32, 32, 32))) == 128  # and 8 px more
 
 
-def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypatch):
+@pytest.mark.parametrize("flags, weight", [
+    (["--restoration-hidden", "8"], "restoration.body.2.weight"),
+    (["--restoration-hidden", "8", "--restoration-low", "8", "8"], "restoration.low.4.weight"),
+], ids=["one scale", "two scales"])
+def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypatch, flags,
+                                                      weight):
     """Weights with a restoration network of random weights: decoding window by window gives
     the pixels one pass gives, up to float rounding, and the file is the one the same model
     without the network writes."""
     model, names, codec, image, data = one_pass_then_windows(
-        tmp_path, sample, monkeypatch, "--restoration-hidden", 8, "restoration", 9)
-    assert model.config.restoration_hidden == (8,) and "restoration.body.2.weight" in names
+        tmp_path, sample, monkeypatch, flags, "restoration", 9)
+    assert model.config.restoration_hidden == (8,) and weight in names
     whole = np.asarray(codec.decompress(data), np.int16)
     small_windows(monkeypatch)
     windowed = np.asarray(codec.decompress(data), np.int16)
@@ -199,3 +214,19 @@ def test_pairs_in_parts_side_by_side(trained_pairs, tmp_path):
     with pytest.raises(SystemExit, match="the part must be"):
         restoration_main(["pairs", "--resume", str(ckpt), "--data", str(tmp / "data"),
                           "--part", "2", "2", "--out", str(tmp_path / "bad.npz")])
+
+
+def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.restoration import main as restoration_main
+    _, ckpt, pairs = trained_pairs
+    args = ["fit", "--resume", str(ckpt), "--pairs", str(pairs), "--hidden", "8", "--low", "8",
+            "--batch", "2", "--max-steps", "2", "--kodak", "", "--out", str(tmp_path / "fit"),
+            "--threads", "1"]
+    with pytest.raises(SystemExit):  # its second scale works on 4x4 pixels
+        restoration_main(args + ["--crop", "30"])
+    model, _, state = load_checkpoint(restoration_main(args + ["--crop", "32"]))
+    config = model.config
+    assert state["step"] == 2 and (config.restoration_hidden, config.restoration_low) == ((8,), (8,))
+    assert model.restoration.grid == 4
+    assert not torch.equal(model.state_dict()["restoration.body.1.weight"], torch.zeros(12, 8, 3, 3))

@@ -7,8 +7,10 @@ frozen, it learns from pairs of decoded and original pixels (aecodec.train.resto
 
 It runs at half resolution on 2x2 pixel blocks (pixel unshuffle: 12 channels), where a 3x3
 convolution sees 6x6 pixels at a quarter of the full-resolution cost, plus one channel that
-holds the level. Its last layer starts at zero, so an added network changes nothing until
-trained.
+holds the level. With `low` widths it has a second scale: after its first layer, a 2x2
+stride-2 convolution goes down to quarter resolution, where 3x3 convolutions see 12x12 pixels
+at a sixteenth of the cost, and a transposed one comes back up, added to the first layer's
+output. Its last layer starts at zero, so an added network changes nothing until trained.
 """
 from __future__ import annotations
 
@@ -21,28 +23,54 @@ from . import zeroed
 BLOCK = 2  # pixels per side of the blocks it works on
 
 
+def _convs(widths: tuple[int, ...]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(widths, widths[1:]):
+        layers += [nn.Conv2d(a, b, 3, padding=1), nn.LeakyReLU(0.1)]
+    return layers
+
+
 class Restoration(nn.Module):
-    def __init__(self, hidden: tuple[int, ...], levels: int):
+    def __init__(self, hidden: tuple[int, ...], levels: int, low: tuple[int, ...] = ()):
         super().__init__()
         if not hidden:
             raise ValueError("the restoration network needs at least one hidden layer")
         channels = 3 * BLOCK * BLOCK
-        widths = (channels + 1, *hidden)
-        layers: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(a, b, 3, padding=1), nn.LeakyReLU(0.1)]
-        layers.append(zeroed(nn.Conv2d(widths[-1], channels, 3, padding=1)))
-        self.body = nn.Sequential(*layers)
+        self.head: nn.Module = nn.Identity()
+        self.low: nn.Module | None = None
+        if low:
+            self.head = nn.Sequential(*_convs((channels + 1, hidden[0])))
+            self.low = nn.Sequential(nn.Conv2d(hidden[0], low[0], 2, stride=2),
+                                     nn.LeakyReLU(0.1), *_convs(low),
+                                     nn.ConvTranspose2d(low[-1], hidden[0], 2, stride=2))
+            self.body = nn.Sequential(nn.LeakyReLU(0.1), *_convs(hidden),
+                                      zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
+        else:
+            self.body = nn.Sequential(*_convs((channels + 1, *hidden)),
+                                      zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
         self.top_level = max(levels - 1, 1)
+        # the image grid its blocks lie on: a second scale works on 4x4 pixels
+        self.grid = BLOCK * 2 if low else BLOCK
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x (B, 3, H, W) from g_s, H and W even; t (B,) the levels it was decoded at."""
+        """x (B, 3, H, W) from g_s, H and W multiples of self.grid; t (B,) the levels it was
+        decoded at."""
         blocks = F.pixel_unshuffle(x, BLOCK) - 0.5
         level = (t.to(blocks.dtype) / self.top_level).view(-1, 1, 1, 1)
         level = level.expand(-1, 1, *blocks.shape[2:])
-        return x + F.pixel_shuffle(self.body(torch.cat([blocks, level], dim=1)), BLOCK)
+        h = self.head(torch.cat([blocks, level], dim=1))
+        if self.low is not None:
+            h = h + self.low(h)
+        return x + F.pixel_shuffle(self.body(h), BLOCK)
 
 
-def radius(hidden: tuple[int, ...]) -> int:
-    """How far, in pixels, an output pixel sees: each 3x3 layer one block further."""
-    return BLOCK * (len(hidden) + 1) if hidden else 0
+def radius(hidden: tuple[int, ...], low: tuple[int, ...] = ()) -> int:
+    """How far, in pixels, an output pixel sees: each 3x3 layer at half resolution one block
+    further; the second scale one block for the way down and up, two for each of its 3x3
+    layers. A whole number of its grid, so that windows grown by it stay on the grid."""
+    if not hidden:
+        return 0
+    if not low:
+        return BLOCK * (len(hidden) + 1)
+    grid = 2 * BLOCK
+    return -(-BLOCK * (len(hidden) + 2 + 2 * len(low)) // grid) * grid

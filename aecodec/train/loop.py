@@ -91,7 +91,8 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
     hidden = getattr(args, "restoration_hidden", None)
     if hidden and model.restoration is None:
-        model = extend(model, restoration_hidden=tuple(hidden))
+        model = extend(model, restoration_hidden=tuple(hidden),
+                       restoration_low=tuple(getattr(args, "restoration_low", None) or ()))
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
@@ -175,6 +176,9 @@ def parse_args(argv=None):
                    help="add a restoration network after g_s with these hidden widths "
                         "(aecodec.nn.restoration; aecodec.train.restoration trains it alone, "
                         "cheaply); added to a trained model it starts as the identity")
+    p.add_argument("--restoration-low", type=int, nargs="+", default=None,
+                   help="with --restoration-hidden: widths of its quarter-resolution layers "
+                        "(a second scale)")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "

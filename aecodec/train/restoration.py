@@ -185,15 +185,17 @@ def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict
 def fit_main(args) -> Path:
     out = start_run(args)
     model, opt_state, state = load_model_for_training(args)
-    hidden = tuple(args.hidden or ())
+    hidden, low = tuple(args.hidden or ()), tuple(args.low or ())
     if model.restoration is None:
         if not hidden:
             raise SystemExit("the model has no restoration network: give its --hidden widths")
-        model = extend(model, restoration_hidden=hidden)
+        model = extend(model, restoration_hidden=hidden, restoration_low=low)
         state = {}  # a new network: a new run, whatever the checkpoint's own step count
-    elif hidden and hidden != model.config.restoration_hidden:
+    elif hidden and (hidden, low) != (model.config.restoration_hidden,
+                                      model.config.restoration_low):
         raise SystemExit(f"the model's restoration network has hidden widths "
-                         f"{model.config.restoration_hidden}, not {hidden}")
+                         f"{model.config.restoration_hidden} and low widths "
+                         f"{model.config.restoration_low}, not {hidden} and {low}")
     model.eval().requires_grad_(False)
     names = [n for n, _ in model.named_parameters() if n.startswith("restoration.")]
     opt = adam(model, names, opt_state, args.lr)
@@ -261,6 +263,8 @@ def parse_args(argv=None):
                      help="the .npz files that `pairs` wrote (one, or the parts of one)")
     fit.add_argument("--hidden", type=int, nargs="+", default=None,
                      help="hidden widths of a network to add (a model without one)")
+    fit.add_argument("--low", type=int, nargs="+", default=None,
+                     help="with --hidden: widths of its quarter-resolution layers (a second scale)")
     fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
     fit.add_argument("--kodak", default="../shared/data/kodak", help="folder for the last eval")
     fit.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
@@ -274,6 +278,9 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.crop % 2:
         p.error("the crop side must be even (the network works on 2x2 blocks)")
+    if args.command == "fit" and args.low and args.crop % 4:
+        p.error("with --low the crop side must be a multiple of 4 (its second scale works on "
+                "4x4 pixels)")
     return args
 
 
