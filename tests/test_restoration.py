@@ -217,16 +217,30 @@ def test_pairs_in_parts_side_by_side(trained_pairs, tmp_path):
 
 
 def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
+    """To a new network, or to a trained one-scale network, which it starts by computing."""
     from aecodec.train.loop import load_checkpoint
     from aecodec.train.restoration import main as restoration_main
-    _, ckpt, pairs = trained_pairs
-    args = ["fit", "--resume", str(ckpt), "--pairs", str(pairs), "--hidden", "8", "--low", "8",
-            "--batch", "2", "--max-steps", "2", "--kodak", "", "--out", str(tmp_path / "fit"),
-            "--threads", "1"]
+    tmp, ckpt, pairs = trained_pairs
+    base = ["fit", "--pairs", str(pairs), "--batch", "2", "--max-steps", "2", "--kodak", "",
+            "--threads", "1", "--crop", "32"]
     with pytest.raises(SystemExit):  # its second scale works on 4x4 pixels
-        restoration_main(args + ["--crop", "30"])
-    model, _, state = load_checkpoint(restoration_main(args + ["--crop", "32"]))
-    config = model.config
-    assert state["step"] == 2 and (config.restoration_hidden, config.restoration_low) == ((8,), (8,))
-    assert model.restoration.grid == 4
-    assert not torch.equal(model.state_dict()["restoration.body.1.weight"], torch.zeros(12, 8, 3, 3))
+        restoration_main(base[:-1] + ["30", "--resume", str(ckpt), "--hidden", "8", "--low", "8",
+                                      "--out", str(tmp_path / "bad")])
+    new = restoration_main(base + ["--resume", str(ckpt), "--hidden", "8", "--low", "8",
+                                   "--out", str(tmp_path / "new")])
+    model, _, state = load_checkpoint(new)
+    assert state["step"] == 2 and model.restoration.grid == 4
+    assert (model.config.restoration_hidden, model.config.restoration_low) == ((8,), (8,))
+    one = restoration_main(base + ["--resume", str(ckpt), "--hidden", "8",
+                                   "--out", str(tmp_path / "one")])
+    trained = load_checkpoint(one)[0]
+    grown = extend(trained, restoration_low=(8, 8))
+    x, t = torch.rand(2, 3, 32, 32), torch.tensor([1.0, 5.0])
+    with torch.no_grad():
+        assert torch.equal(grown.restoration(x, t), trained.restoration(x, t))
+    model, _, state = load_checkpoint(restoration_main(
+        base + ["--resume", str(one), "--low", "8", "8", "--out", str(tmp_path / "two")]))
+    assert state["step"] == 2 and model.config.restoration_low == (8, 8)
+    with pytest.raises(SystemExit, match="low widths"):
+        restoration_main(base + ["--resume", str(tmp_path / "two" / "last.ckpt"), "--low", "4",
+                                 "--out", str(tmp_path / "three")])

@@ -10,7 +10,8 @@ convolution sees 6x6 pixels at a quarter of the full-resolution cost, plus one c
 holds the level. With `low` widths it has a second scale: after its first layer, a 2x2
 stride-2 convolution goes down to quarter resolution, where 3x3 convolutions see 12x12 pixels
 at a sixteenth of the cost, and a transposed one comes back up, added to the first layer's
-output. Its last layer starts at zero, so an added network changes nothing until trained.
+output. Last layers start at zero, so an added network changes nothing until trained, and an
+added second scale leaves a trained network as it was.
 """
 from __future__ import annotations
 
@@ -36,20 +37,17 @@ class Restoration(nn.Module):
         if not hidden:
             raise ValueError("the restoration network needs at least one hidden layer")
         channels = 3 * BLOCK * BLOCK
-        self.head: nn.Module = nn.Identity()
+        self.body = nn.Sequential(*_convs((channels + 1, *hidden)),
+                                  zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
+        # The second scale sits after the first layer and adds to its output; its last layer
+        # starts at zero, so it extends a trained one-scale network without changing it.
         self.low: nn.Module | None = None
         if low:
-            self.head = nn.Sequential(*_convs((channels + 1, hidden[0])))
             self.low = nn.Sequential(nn.Conv2d(hidden[0], low[0], 2, stride=2),
                                      nn.LeakyReLU(0.1), *_convs(low),
-                                     nn.ConvTranspose2d(low[-1], hidden[0], 2, stride=2))
-            self.body = nn.Sequential(nn.LeakyReLU(0.1), *_convs(hidden),
-                                      zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
-        else:
-            self.body = nn.Sequential(*_convs((channels + 1, *hidden)),
-                                      zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
+                                     zeroed(nn.ConvTranspose2d(low[-1], hidden[0], 2, stride=2)))
         self.top_level = max(levels - 1, 1)
-        # the image grid its blocks lie on: a second scale works on 4x4 pixels
+        # the image grid its blocks lie on: the second scale works on 4x4 pixels
         self.grid = BLOCK * 2 if low else BLOCK
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -58,10 +56,12 @@ class Restoration(nn.Module):
         blocks = F.pixel_unshuffle(x, BLOCK) - 0.5
         level = (t.to(blocks.dtype) / self.top_level).view(-1, 1, 1, 1)
         level = level.expand(-1, 1, *blocks.shape[2:])
-        h = self.head(torch.cat([blocks, level], dim=1))
-        if self.low is not None:
-            h = h + self.low(h)
-        return x + F.pixel_shuffle(self.body(h), BLOCK)
+        h = torch.cat([blocks, level], dim=1)
+        for i, layer in enumerate(self.body):
+            h = layer(h)
+            if i == 1 and self.low is not None:  # after the first layer and its activation
+                h = h + self.low(h)
+        return x + F.pixel_shuffle(h, BLOCK)
 
 
 def radius(hidden: tuple[int, ...], low: tuple[int, ...] = ()) -> int:

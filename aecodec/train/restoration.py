@@ -186,16 +186,22 @@ def fit_main(args) -> Path:
     out = start_run(args)
     model, opt_state, state = load_model_for_training(args)
     hidden, low = tuple(args.hidden or ()), tuple(args.low or ())
+    config = model.config
     if model.restoration is None:
         if not hidden:
             raise SystemExit("the model has no restoration network: give its --hidden widths")
         model = extend(model, restoration_hidden=hidden, restoration_low=low)
-        state = {}  # a new network: a new run, whatever the checkpoint's own step count
-    elif hidden and (hidden, low) != (model.config.restoration_hidden,
-                                      model.config.restoration_low):
+    elif hidden and hidden != config.restoration_hidden:
         raise SystemExit(f"the model's restoration network has hidden widths "
-                         f"{model.config.restoration_hidden} and low widths "
-                         f"{model.config.restoration_low}, not {hidden} and {low}")
+                         f"{config.restoration_hidden}, not {hidden}")
+    elif low and not config.restoration_low:
+        # a second scale added to a trained network, which it starts by computing
+        model = extend(model, restoration_low=low)
+    elif low and low != config.restoration_low:
+        raise SystemExit(f"the model's restoration network has low widths "
+                         f"{config.restoration_low}, not {low}")
+    if model.config != config:
+        state = {}  # a new network: a new run, whatever the checkpoint's own step count
     model.eval().requires_grad_(False)
     names = [n for n, _ in model.named_parameters() if n.startswith("restoration.")]
     opt = adam(model, names, opt_state, args.lr)
@@ -264,7 +270,8 @@ def parse_args(argv=None):
     fit.add_argument("--hidden", type=int, nargs="+", default=None,
                      help="hidden widths of a network to add (a model without one)")
     fit.add_argument("--low", type=int, nargs="+", default=None,
-                     help="with --hidden: widths of its quarter-resolution layers (a second scale)")
+                     help="widths of the quarter-resolution layers of a second scale, for a "
+                          "network to add or added to a network that has one scale")
     fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
     fit.add_argument("--kodak", default="../shared/data/kodak", help="folder for the last eval")
     fit.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
