@@ -5,7 +5,9 @@
 writes weights/<model-id>.npz (numpy only, no pickle) and records it in weights/manifest.json
 with its sha256 and config, as the new default; the models already there are stored again as
 their differences from it (aecodec.weight_files). `--retire OLD` removes an older model's file
-and manifest entry in the same step (the package ships a default and one predecessor).
+and manifest entry in the same step: a predecessor ships while its difference is small (one
+that differs only in its decoder-side restoration network takes kilobytes), and is retired
+when it would cost megabytes.
 What the decoder's entropy coder needs is computed here, once, and shipped: it is never
 recomputed from floats at decode time.
 """
