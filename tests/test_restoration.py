@@ -244,3 +244,20 @@ def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
     with pytest.raises(SystemExit, match="low widths"):
         restoration_main(base + ["--resume", str(tmp_path / "two" / "last.ckpt"), "--low", "4",
                                  "--out", str(tmp_path / "three")])
+
+
+def test_the_joint_loop_gives_a_trained_network_its_second_scale(trained_pairs, tmp_path):
+    from aecodec.train.loop import load_checkpoint, main as train_main
+    from aecodec.train.restoration import main as restoration_main
+    tmp, ckpt, pairs = trained_pairs
+    one = restoration_main(["fit", "--resume", str(ckpt), "--pairs", str(pairs), "--hidden", "8",
+                            "--batch", "2", "--max-steps", "1", "--kodak", "", "--threads", "1",
+                            "--crop", "32", "--out", str(tmp_path / "one")])
+    joint = ["--data", str(tmp / "data"), "--batch", "2", "--crop", "64", "--final-crop", "64",
+             "--max-steps", "1", "--kodak", "", "--threads", "1"]
+    model = load_checkpoint(train_main(joint + ["--resume", str(one), "--restoration-low", "8",
+                                                "--out", str(tmp_path / "joint")]))[0]
+    assert (model.config.restoration_hidden, model.config.restoration_low) == ((8,), (8,))
+    with pytest.raises(SystemExit, match="no restoration network"):
+        train_main(joint + ["--resume", str(ckpt), "--restoration-low", "8",
+                            "--out", str(tmp_path / "bad")])

@@ -90,9 +90,14 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
     hidden = getattr(args, "restoration_hidden", None)
+    low = tuple(getattr(args, "restoration_low", None) or ())
     if hidden and model.restoration is None:
-        model = extend(model, restoration_hidden=tuple(hidden),
-                       restoration_low=tuple(getattr(args, "restoration_low", None) or ()))
+        model = extend(model, restoration_hidden=tuple(hidden), restoration_low=low)
+    elif low and model.restoration is None:
+        raise SystemExit("--restoration-low: the model has no restoration network to give a "
+                         "second scale (add one with --restoration-hidden)")
+    elif low and not model.config.restoration_low:
+        model = extend(model, restoration_low=low)  # starts computing the one-scale network
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
@@ -177,8 +182,8 @@ def parse_args(argv=None):
                         "(aecodec.nn.restoration; aecodec.train.restoration trains it alone, "
                         "cheaply); added to a trained model it starts as the identity")
     p.add_argument("--restoration-low", type=int, nargs="+", default=None,
-                   help="with --restoration-hidden: widths of its quarter-resolution layers "
-                        "(a second scale)")
+                   help="give the restoration network (a new one, or a trained one with one "
+                        "scale) a second scale with these quarter-resolution widths")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "
