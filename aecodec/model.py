@@ -288,6 +288,30 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
     return new
 
 
+def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
+                     low: tuple[int, ...] = ()) -> HyperpriorModel:
+    """`model` with the restoration network these widths ask for (empty: whatever it has):
+    a new network when it has none, or a second scale added to its one-scale network, which
+    the copy starts by computing (aecodec.nn.restoration). Widths that contradict the
+    network it has raise ValueError."""
+    config = model.config
+    if model.restoration is None:
+        if hidden:
+            return extend(model, restoration_hidden=hidden, restoration_low=low)
+        if low:
+            raise ValueError("the model has no restoration network to give a second scale")
+        return model
+    if hidden and hidden != config.restoration_hidden:
+        raise ValueError(f"the model's restoration network has hidden widths "
+                         f"{config.restoration_hidden}, not {hidden}")
+    if low and not config.restoration_low:
+        return extend(model, restoration_low=low)
+    if low and low != config.restoration_low:
+        raise ValueError(f"the model's restoration network has low widths "
+                         f"{config.restoration_low}, not {low}")
+    return model
+
+
 def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:
     """A copy of `model` without its latent blocks, every other weight kept: the inverse of
     `extend(model, latent_blocks=k)` (what `python -m bench blocks` measures block counts from).

@@ -24,6 +24,12 @@ from . import zeroed
 BLOCK = 2  # pixels per side of the blocks it works on
 
 
+def grid(low: tuple[int, ...] = ()) -> int:
+    """The image grid, in pixels, that the network's blocks lie on: 4 with a second scale,
+    which works on 4x4 pixels, 2 without."""
+    return 2 * BLOCK if low else BLOCK
+
+
 def _convs(widths: tuple[int, ...]) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(widths, widths[1:]):
@@ -47,8 +53,7 @@ class Restoration(nn.Module):
                                      nn.LeakyReLU(0.1), *_convs(low),
                                      zeroed(nn.ConvTranspose2d(low[-1], hidden[0], 2, stride=2)))
         self.top_level = max(levels - 1, 1)
-        # the image grid its blocks lie on: the second scale works on 4x4 pixels
-        self.grid = BLOCK * 2 if low else BLOCK
+        self.grid = grid(low)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) from g_s, H and W multiples of self.grid; t (B,) the levels it was
@@ -72,5 +77,4 @@ def radius(hidden: tuple[int, ...], low: tuple[int, ...] = ()) -> int:
         return 0
     if not low:
         return BLOCK * (len(hidden) + 1)
-    grid = 2 * BLOCK
-    return -(-BLOCK * (len(hidden) + 2 + 2 * len(low)) // grid) * grid
+    return -(-BLOCK * (len(hidden) + 2 + 2 * len(low)) // grid(low)) * grid(low)

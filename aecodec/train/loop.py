@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from ..hardware import native_bf16
-from ..model import BLOCK_FIELDS, HyperpriorModel, ModelConfig, extend
+from ..model import BLOCK_FIELDS, HyperpriorModel, ModelConfig, extend, with_restoration
 from .data import CropSampler, load_folder
 from .evaluate import quick_eval
 
@@ -89,15 +89,11 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     # modules added to a trained model start as no-ops; Adam keeps the rest's moments
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
-    hidden = getattr(args, "restoration_hidden", None)
-    low = tuple(getattr(args, "restoration_low", None) or ())
-    if hidden and model.restoration is None:
-        model = extend(model, restoration_hidden=tuple(hidden), restoration_low=low)
-    elif low and model.restoration is None:
-        raise SystemExit("--restoration-low: the model has no restoration network to give a "
-                         "second scale (add one with --restoration-hidden)")
-    elif low and not model.config.restoration_low:
-        model = extend(model, restoration_low=low)  # starts computing the one-scale network
+    try:
+        model = with_restoration(model, tuple(getattr(args, "restoration_hidden", None) or ()),
+                                 tuple(getattr(args, "restoration_low", None) or ()))
+    except ValueError as e:
+        raise SystemExit(f"--restoration-hidden / --restoration-low: {e}") from None
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):

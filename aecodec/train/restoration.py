@@ -32,7 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model import HyperpriorModel, extend
+from ..model import HyperpriorModel, with_restoration
+from ..nn.restoration import grid as restoration_grid
 from ..tiling import ALIGN
 from .data import load_folder
 from .decoder import decoded_latents
@@ -185,21 +186,13 @@ def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict
 def fit_main(args) -> Path:
     out = start_run(args)
     model, opt_state, state = load_model_for_training(args)
-    hidden, low = tuple(args.hidden or ()), tuple(args.low or ())
     config = model.config
+    try:
+        model = with_restoration(model, tuple(args.hidden or ()), tuple(args.low or ()))
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     if model.restoration is None:
-        if not hidden:
-            raise SystemExit("the model has no restoration network: give its --hidden widths")
-        model = extend(model, restoration_hidden=hidden, restoration_low=low)
-    elif hidden and hidden != config.restoration_hidden:
-        raise SystemExit(f"the model's restoration network has hidden widths "
-                         f"{config.restoration_hidden}, not {hidden}")
-    elif low and not config.restoration_low:
-        # a second scale added to a trained network, which it starts by computing
-        model = extend(model, restoration_low=low)
-    elif low and low != config.restoration_low:
-        raise SystemExit(f"the model's restoration network has low widths "
-                         f"{config.restoration_low}, not {low}")
+        raise SystemExit("the model has no restoration network: give its --hidden widths")
     if model.config != config:
         state = {}  # a new network: a new run, whatever the checkpoint's own step count
     model.eval().requires_grad_(False)
@@ -285,9 +278,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.crop % 2:
         p.error("the crop side must be even (the network works on 2x2 blocks)")
-    if args.command == "fit" and args.low and args.crop % 4:
-        p.error("with --low the crop side must be a multiple of 4 (its second scale works on "
-                "4x4 pixels)")
+    grid = restoration_grid(tuple(args.low)) if args.command == "fit" and args.low else 2
+    if args.crop % grid:  # the second scale's blocks
+        p.error(f"with --low the crop side must be a multiple of {grid} (its second scale "
+                f"works on {grid}x{grid} pixels)")
     return args
 
 
