@@ -434,7 +434,8 @@ class Codec:
         window by window."""
         hd = f.header
         config = lm.config
-        reach = restoration.radius(config.restoration_hidden, config.restoration_low)
+        reach = restoration.radius(config.restoration_hidden, config.restoration_low,
+                                   config.restoration_lower)
         wins = [(c, o) for c, o in tiling.windows(
                     hd.width, hd.height, config.latent_blocks, decoder_blocks=config.decoder_blocks,
                     restoration_radius=reach)

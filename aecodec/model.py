@@ -65,6 +65,9 @@ class ModelConfig:
     # Widths of its 3x3 layers at quarter resolution, empty for none: a second scale that
     # sees farther at a sixteenth of the full-resolution cost.
     restoration_low: tuple[int, ...] = ()
+    # Widths of a third scale inside the second, at an eighth of the resolution, empty for
+    # none: it sees farther again at a sixty-fourth of the cost.
+    restoration_lower: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
@@ -95,13 +98,14 @@ class ModelConfig:
         d["h_s_hidden"] = list(self.h_s_hidden)
         d["restoration_hidden"] = list(self.restoration_hidden)
         d["restoration_low"] = list(self.restoration_low)
+        d["restoration_lower"] = list(self.restoration_lower)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
         # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden /
-        # restoration_low are absent from the configs of older weights
+        # restoration_low / restoration_lower are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -113,7 +117,8 @@ class ModelConfig:
                    decoder_blocks=int(d.get("decoder_blocks", 0)),
                    h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())),
                    restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())),
-                   restoration_low=tuple(int(v) for v in d.get("restoration_low", ())))
+                   restoration_low=tuple(int(v) for v in d.get("restoration_low", ())),
+                   restoration_lower=tuple(int(v) for v in d.get("restoration_lower", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -170,7 +175,8 @@ class HyperpriorModel(nn.Module):
         self.spatial: CheckerboardContext | None = CheckerboardContext(
             m, config.slices, config.checkerboard_hidden) \
             if config.checkerboard_hidden else None
-        self.restoration = Restoration(config.restoration_hidden, q, config.restoration_low) \
+        self.restoration = Restoration(config.restoration_hidden, q, config.restoration_low,
+                                       config.restoration_lower) \
             if config.restoration_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
@@ -289,27 +295,28 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
 
 
 def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
-                     low: tuple[int, ...] = ()) -> HyperpriorModel:
+                     low: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> HyperpriorModel:
     """`model` with the restoration network these widths ask for (empty: whatever it has):
-    a new network when it has none, or a second scale added to its one-scale network, which
-    the copy starts by computing (aecodec.nn.restoration). Widths that contradict the
-    network it has raise ValueError."""
+    a new network when it has none, or the coarser scales it lacks added to the network it
+    has, which the copy starts by computing (aecodec.nn.restoration). Widths that contradict
+    the network it has raise ValueError."""
     config = model.config
-    if model.restoration is None:
-        if hidden:
-            return extend(model, restoration_hidden=hidden, restoration_low=low)
-        if low:
-            raise ValueError("the model has no restoration network to give a second scale")
+    if model.restoration is None and not hidden:
+        if low or lower:
+            raise ValueError("the model has no restoration network to give a coarser scale")
         return model
-    if hidden and hidden != config.restoration_hidden:
-        raise ValueError(f"the model's restoration network has hidden widths "
-                         f"{config.restoration_hidden}, not {hidden}")
-    if low and not config.restoration_low:
-        return extend(model, restoration_low=low)
-    if low and low != config.restoration_low:
-        raise ValueError(f"the model's restoration network has low widths "
-                         f"{config.restoration_low}, not {low}")
-    return model
+    changes: dict = {}
+    for name, want in (("restoration_hidden", hidden), ("restoration_low", low),
+                       ("restoration_lower", lower)):
+        have = getattr(config, name)
+        if want and have and want != have:
+            raise ValueError(f"the model's restoration network has {name[12:]} widths "
+                             f"{have}, not {want}")
+        if want and not have:
+            changes[name] = want
+    if changes.get("restoration_lower") and not (config.restoration_low or low):
+        raise ValueError("a third scale sits inside a second one: give low widths too")
+    return extend(model, **changes) if changes else model
 
 
 def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:

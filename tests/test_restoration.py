@@ -27,14 +27,16 @@ def test_an_added_network_starts_as_the_identity():
     assert HyperpriorModel(ModelConfig.from_dict(older)).restoration is None
 
 
-@pytest.mark.parametrize("hidden, low", [((8,), ()), ((8, 8), (8, 8)), ((8,), (8,))])
-def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low):
+@pytest.mark.parametrize("hidden, low, lower", [
+    ((8,), (), ()), ((8, 8), (8, 8), ()), ((8,), (8,), ()), ((8,), (8,), (8, 8)),
+    ((8, 8), (8, 8), (8,))])
+def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low, lower):
     torch.manual_seed(3)
-    net = Restoration(hidden, levels=8, low=low)
+    net = Restoration(hidden, levels=8, low=low, lower=lower)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    reach, grid = radius(hidden, low), net.grid
-    assert grid == (4 if low else 2) and reach % grid == 0
+    reach, grid = radius(hidden, low, lower), net.grid
+    assert grid == (8 if lower else 4 if low else 2) and reach % grid == 0
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert not torch.equal(net(x, torch.tensor([0.0])), net(x, torch.tensor([7.0])))
@@ -49,11 +51,14 @@ def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low
                 assert lo >= 24 - reach and hi < 24 + grid + reach
     with pytest.raises(ValueError, match="at least one hidden layer"):
         Restoration((), levels=8)
+    with pytest.raises(ValueError, match="inside a second"):
+        Restoration((8,), levels=8, lower=(8,))
 
 
 def test_the_reach_of_each_design():
     assert radius((8,)) == 4 and radius((32, 32, 32)) == 8
     assert radius((32, 32), (64, 64)) == 16 and radius((32,), (64, 64)) == 16  # on its grid
+    assert radius((32, 32, 32), (64, 64), (96, 96, 96)) == 48  # 2 * (3 + 2 + 4 + 2 + 12)
     assert radius(()) == 0
 
 
@@ -65,7 +70,9 @@ def test_window_margin_covers_the_restoration_network():
 @pytest.mark.parametrize("flags, weight", [
     (["--restoration-hidden", "8"], "restoration.body.2.weight"),
     (["--restoration-hidden", "8", "--restoration-low", "8", "8"], "restoration.low.4.weight"),
-], ids=["one scale", "two scales"])
+    (["--restoration-hidden", "8", "--restoration-low", "8", "--restoration-lower", "8", "8"],
+     "restoration.lower.4.weight"),
+], ids=["one scale", "two scales", "three scales"])
 def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypatch, flags,
                                                       weight):
     """Weights with a restoration network of random weights: decoding window by window gives
@@ -244,6 +251,50 @@ def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
     with pytest.raises(SystemExit, match="low widths"):
         restoration_main(base + ["--resume", str(tmp_path / "two" / "last.ckpt"), "--low", "4",
                                  "--out", str(tmp_path / "three")])
+    # a third scale inside the trained second one: the same pixels until trained
+    two = load_checkpoint(tmp_path / "two" / "last.ckpt")[0]
+    grown = extend(two, restoration_lower=(8, 8))
+    assert grown.restoration.grid == 8
+    with torch.no_grad():
+        assert torch.equal(grown.restoration(x, t), two.restoration(x, t))
+    with pytest.raises(SystemExit, match="multiple of 8"):  # its blocks are 8x8 pixels
+        restoration_main(base[:-1] + ["36", "--resume", str(tmp_path / "two" / "last.ckpt"),
+                                      "--lower", "8", "--out", str(tmp_path / "bad3")])
+    model, _, state = load_checkpoint(restoration_main(
+        base + ["--resume", str(tmp_path / "two" / "last.ckpt"), "--lower", "8",
+                "--out", str(tmp_path / "three")]))
+    assert state["step"] == 2 and model.config.restoration_lower == (8,)
+    assert not torch.equal(model.state_dict()["restoration.lower.0.weight"],
+                           grown.state_dict()["restoration.lower.0.weight"])
+    with pytest.raises(SystemExit, match="inside a second"):
+        restoration_main(base + ["--resume", str(one), "--lower", "8",
+                                 "--out", str(tmp_path / "bad4")])
+
+
+def test_training_windows_lie_on_the_decoders_grid(trained_pairs):
+    """The network's blocks lie on the whole image's grid when it decodes; the windows it
+    trains and is measured on keep them there, wherever the pairs' crops were taken."""
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.restoration import Pairs
+    tmp, ckpt, pairs_path = trained_pairs
+    pairs = Pairs([str(pairs_path)], load_checkpoint(ckpt)[0], seed=0)
+    pairs.offset = pairs.offset + np.array([2, 6])  # crops off the 4- and 8-px grids
+    side = pairs.x.shape[2]
+    for grid in (2, 4, 8):
+        for _ in range(10):
+            ids = pairs.rng.choice(len(pairs.x), 3)
+            x, x_hat, t = pairs.crops(ids, 24, grid, pairs.rng)
+            assert x.shape == x_hat.shape == (3, 3, 24, 24) and torch.equal(
+                t, torch.from_numpy(pairs.level[ids]))
+            for k, a in zip(ids, (x * 255).round().to(torch.uint8).numpy()):
+                found = [(r, c) for r in range(side - 23) for c in range(side - 23)
+                         if np.array_equal(a, pairs.x[k, :, r:r + 24, c:c + 24])
+                         or np.array_equal(a[..., ::-1], pairs.x[k, :, r:r + 24, c:c + 24])]
+                assert found and all(((pairs.offset[k] + rc) % grid == 0).all() for rc in found)
+    x, _, _ = pairs.crops(np.arange(2), 56, 8)  # no rng: each crop's first window
+    assert x.shape == (2, 3, 56, 56)
+    with pytest.raises(ValueError, match="does not fit"):
+        pairs.crops(np.arange(2), 64, 8)
 
 
 def test_the_joint_loop_gives_a_trained_network_its_second_scale(trained_pairs, tmp_path):

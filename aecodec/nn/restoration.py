@@ -10,10 +10,15 @@ convolution sees 6x6 pixels at a quarter of the full-resolution cost, plus one c
 holds the level. With `low` widths it has a second scale: after its first layer, a 2x2
 stride-2 convolution goes down to quarter resolution, where 3x3 convolutions see 12x12 pixels
 at a sixteenth of the cost, and a transposed one comes back up, added to the first layer's
-output. Last layers start at zero, so an added network changes nothing until trained, and an
-added second scale leaves a trained network as it was.
+output. With `lower` widths the second scale has a third inside it, the same way one step
+further down (8x8-pixel blocks, 3x3 convolutions that see 24x24 pixels at a sixty-fourth of
+the cost). Last layers start at zero, so an added network changes nothing until trained, and
+an added scale leaves a trained network as it was.
 """
 from __future__ import annotations
+
+from functools import partial
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +29,10 @@ from . import zeroed
 BLOCK = 2  # pixels per side of the blocks it works on
 
 
-def grid(low: tuple[int, ...] = ()) -> int:
-    """The image grid, in pixels, that the network's blocks lie on: 4 with a second scale,
-    which works on 4x4 pixels, 2 without."""
-    return 2 * BLOCK if low else BLOCK
+def grid(low: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> int:
+    """The image grid, in pixels, that the network's blocks lie on: the blocks of its coarsest
+    scale (2x2 pixels, 4x4 with a second scale, 8x8 with a third)."""
+    return BLOCK << (bool(low) + bool(lower))
 
 
 def _convs(widths: tuple[int, ...]) -> list[nn.Module]:
@@ -37,23 +42,43 @@ def _convs(widths: tuple[int, ...]) -> list[nn.Module]:
     return layers
 
 
+def _scale(outer: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """A coarser scale on `outer` channels: down 2x2 (its first layer, with its activation,
+    is where a still coarser scale joins), 3x3 layers between `widths`, back up 2x2 from zero."""
+    return nn.Sequential(nn.Conv2d(outer, widths[0], 2, stride=2), nn.LeakyReLU(0.1),
+                         *_convs(widths),
+                         zeroed(nn.ConvTranspose2d(widths[-1], outer, 2, stride=2)))
+
+
+def _run(layers: nn.Sequential, h: torch.Tensor,
+         inner: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
+    """`layers` on h, with the coarser scale `inner` added after the first layer and its
+    activation (layers 0 and 1)."""
+    for i, layer in enumerate(layers):
+        h = layer(h)
+        if i == 1 and inner is not None:
+            h = h + inner(h)
+    return h
+
+
 class Restoration(nn.Module):
-    def __init__(self, hidden: tuple[int, ...], levels: int, low: tuple[int, ...] = ()):
+    def __init__(self, hidden: tuple[int, ...], levels: int, low: tuple[int, ...] = (),
+                 lower: tuple[int, ...] = ()):
         super().__init__()
         if not hidden:
             raise ValueError("the restoration network needs at least one hidden layer")
+        if lower and not low:
+            raise ValueError("a third scale sits inside a second one: give low widths too")
         channels = 3 * BLOCK * BLOCK
         self.body = nn.Sequential(*_convs((channels + 1, *hidden)),
                                   zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
-        # The second scale sits after the first layer and adds to its output; its last layer
-        # starts at zero, so it extends a trained one-scale network without changing it.
-        self.low: nn.Module | None = None
-        if low:
-            self.low = nn.Sequential(nn.Conv2d(hidden[0], low[0], 2, stride=2),
-                                     nn.LeakyReLU(0.1), *_convs(low),
-                                     zeroed(nn.ConvTranspose2d(low[-1], hidden[0], 2, stride=2)))
+        # Each coarser scale sits after the first layer of the one above and adds to its
+        # output; its last layer starts at zero, so it extends a trained network without
+        # changing it, and the names of the trained network's parameters stay as they were.
+        self.low = _scale(hidden[0], low) if low else None
+        self.lower = _scale(low[0], lower) if lower else None
         self.top_level = max(levels - 1, 1)
-        self.grid = grid(low)
+        self.grid = grid(low, lower)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) from g_s, H and W multiples of self.grid; t (B,) the levels it was
@@ -62,19 +87,20 @@ class Restoration(nn.Module):
         level = (t.to(blocks.dtype) / self.top_level).view(-1, 1, 1, 1)
         level = level.expand(-1, 1, *blocks.shape[2:])
         h = torch.cat([blocks, level], dim=1)
-        for i, layer in enumerate(self.body):
-            h = layer(h)
-            if i == 1 and self.low is not None:  # after the first layer and its activation
-                h = h + self.low(h)
-        return x + F.pixel_shuffle(h, BLOCK)
+        low = None if self.low is None else partial(_run, self.low, inner=self.lower)
+        return x + F.pixel_shuffle(_run(self.body, h, low), BLOCK)
 
 
-def radius(hidden: tuple[int, ...], low: tuple[int, ...] = ()) -> int:
-    """How far, in pixels, an output pixel sees: each 3x3 layer at half resolution one block
-    further; the second scale one block for the way down and up, two for each of its 3x3
-    layers. A whole number of its grid, so that windows grown by it stay on the grid."""
+def radius(hidden: tuple[int, ...], low: tuple[int, ...] = (),
+           lower: tuple[int, ...] = ()) -> int:
+    """How far, in pixels, an output pixel sees, at most: each 3x3 layer at half resolution
+    one block further; the second scale one block for the way down and up, two for each of
+    its widths; the third two blocks for the way down and up, four for each of its widths.
+    A whole number of its grid, so that windows grown by it stay on the grid."""
     if not hidden:
         return 0
     if not low:
         return BLOCK * (len(hidden) + 1)
-    return -(-BLOCK * (len(hidden) + 2 + 2 * len(low)) // grid(low)) * grid(low)
+    blocks = len(hidden) + 2 + 2 * len(low) + (2 + 4 * len(lower) if lower else 0)
+    cell = grid(low, lower)
+    return -(-BLOCK * blocks // cell) * cell

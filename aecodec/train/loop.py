@@ -90,10 +90,10 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
     try:
-        model = with_restoration(model, tuple(getattr(args, "restoration_hidden", None) or ()),
-                                 tuple(getattr(args, "restoration_low", None) or ()))
+        model = with_restoration(model, *(tuple(getattr(args, f"restoration_{k}", None) or ())
+                                          for k in ("hidden", "low", "lower")))
     except ValueError as e:
-        raise SystemExit(f"--restoration-hidden / --restoration-low: {e}") from None
+        raise SystemExit(f"--restoration-hidden / -low / -lower: {e}") from None
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
@@ -180,6 +180,9 @@ def parse_args(argv=None):
     p.add_argument("--restoration-low", type=int, nargs="+", default=None,
                    help="give the restoration network (a new one, or a trained one with one "
                         "scale) a second scale with these quarter-resolution widths")
+    p.add_argument("--restoration-lower", type=int, nargs="+", default=None,
+                   help="give the restoration network's second scale a third one inside it, "
+                        "with these eighth-resolution widths")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "

@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 
 from ..model import HyperpriorModel, with_restoration
-from ..nn.restoration import grid as restoration_grid
 from ..tiling import ALIGN
 from .data import load_folder
 from .decoder import decoded_latents
@@ -119,7 +118,7 @@ def pairs_main(args) -> Path:
 class Pairs:
     def __init__(self, paths: list[str], model: HyperpriorModel, seed: int):
         digest = decoder_digest(model)
-        x, x_hat, level, image = [], [], [], []
+        x, x_hat, level, image, offset = [], [], [], [], []
         for path in paths:
             with np.load(path) as d:
                 if d["decoder_digest"].tobytes().decode() != digest:
@@ -129,28 +128,46 @@ class Pairs:
                 x_hat.append(d["x_hat"])
                 level.append(d["level"])
                 image.append(d["image"])
+                offset.append(d["offset"])
         if len({a.shape[2] for a in x}) > 1:
             raise SystemExit("the pairs files hold crops of different sizes")
         self.x, self.x_hat = np.concatenate(x), np.concatenate(x_hat)
-        self.level = np.concatenate(level)
+        self.level, self.offset = np.concatenate(level), np.concatenate(offset)
         held = np.concatenate(image) % HOLD_OUT == 0
         self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, size: int, crop: int):
-        """(original, decoded, levels) of `size` random training crops of `crop` px, the
-        same window of each, flipped at random."""
+    def batch(self, size: int, crop: int, grid: int):
+        """(original, decoded, levels) of `size` random training crops of `crop` px, each a
+        random window on the image's `grid` (where the network's blocks lie when it decodes
+        the whole image), flipped at random."""
         ids = self.rng.choice(self.train, size)
-        side = self.x.shape[2]
-        r, c = even_offset(self.rng, side, crop), even_offset(self.rng, side, crop)
-        x, x_hat, t = self.crops(ids, np.s_[r:r + crop], np.s_[c:c + crop])
-        return (x.flip(3), x_hat.flip(3), t) if self.rng.random() < 0.5 else (x, x_hat, t)
+        return self.crops(ids, crop, grid, self.rng)
 
-    def crops(self, ids: np.ndarray, rows=np.s_[:], cols=np.s_[:]):
-        """(original, decoded, levels) of the crops `ids`, as float tensors in [0, 1]."""
-        x = torch.from_numpy(self.x[ids, :, rows, cols]).float().div_(255)
-        x_hat = torch.from_numpy(self.x_hat[ids, :, rows, cols].astype(np.float32))
-        return x, x_hat, torch.from_numpy(self.level[ids])
+    def crops(self, ids: np.ndarray, crop: int, grid: int, rng: np.random.Generator | None = None):
+        """(original, decoded, levels) of a `crop`-px window of each of the crops `ids` on the
+        image's `grid`, as float tensors in [0, 1]: random windows flipped at random with an
+        `rng`, else each crop's first window."""
+        side = self.x.shape[2]
+        xs, x_hats = [], []
+        for k in ids:
+            (r, c), last = (-self.offset[k]) % grid, side - crop
+            if last < max(r, c):
+                raise ValueError(f"a {crop}-px window on the {grid}-px grid does not fit in "
+                                 f"the pairs' {side}-px crops")
+            if rng is not None:
+                r += grid * int(rng.integers((last - r) // grid + 1))
+                c += grid * int(rng.integers((last - c) // grid + 1))
+            xs.append(self.x[k, :, r:r + crop, c:c + crop])
+            x_hats.append(self.x_hat[k, :, r:r + crop, c:c + crop])
+        x = torch.from_numpy(np.stack(xs)).float().div_(255)
+        x_hat = torch.from_numpy(np.stack(x_hats).astype(np.float32))
+        t = torch.from_numpy(self.level[ids])
+        if rng is not None and rng.random() < 0.5:
+            # a mirrored image puts its grid at the other end: the same blocks when the window
+            # is a whole number of them
+            x, x_hat = x.flip(3), x_hat.flip(3)
+        return x, x_hat, t
 
 
 def relative_error(restored: torch.Tensor, x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -162,11 +179,13 @@ def relative_error(restored: torch.Tensor, x_hat: torch.Tensor, x: torch.Tensor)
 @torch.no_grad()
 def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict:
     """dB gained on the held-out crops (8-bit output), overall and by third of the levels."""
+    assert model.restoration is not None
+    grid = model.restoration.grid
+    crop = (pairs.x.shape[2] - grid + 2) // grid * grid  # the most of any crop the grid allows
     gains: list[tuple[float, float]] = []
     for start in range(0, len(pairs.held), chunk):
         ids = pairs.held[start:start + chunk]
-        x, x_hat, t = pairs.crops(ids)
-        assert model.restoration is not None
+        x, x_hat, t = pairs.crops(ids, crop, grid)
         restored = model.restoration(x_hat, t)
 
         def errors(a: torch.Tensor) -> torch.Tensor:  # per crop, on the 8-bit output
@@ -188,7 +207,8 @@ def fit_main(args) -> Path:
     model, opt_state, state = load_model_for_training(args)
     config = model.config
     try:
-        model = with_restoration(model, tuple(args.hidden or ()), tuple(args.low or ()))
+        model = with_restoration(model, *(tuple(w or ()) for w in (args.hidden, args.low,
+                                                                     args.lower)))
     except ValueError as e:
         raise SystemExit(str(e)) from None
     if model.restoration is None:
@@ -203,20 +223,23 @@ def fit_main(args) -> Path:
         q.requires_grad_(True)
     step, spent = state.get("step", 0), state.get("seconds", 0.0)
     pairs = Pairs(args.pairs, model, args.seed + step)
-    if args.crop > pairs.x.shape[2]:
-        raise SystemExit(f"--crop {args.crop} is larger than the pairs' {pairs.x.shape[2]} px")
+    assert model.restoration is not None
+    grid = model.restoration.grid
+    if args.crop % grid or args.crop + grid - 2 > pairs.x.shape[2]:
+        raise SystemExit(f"--crop {args.crop}: the network works on {grid}x{grid}-pixel blocks, "
+                         f"so the crop side must be a multiple of {grid} and fit on that grid "
+                         f"in the pairs' {pairs.x.shape[2]}-px crops")
     log = open(out / "log.jsonl", "a")
     print(f"{len(pairs.train)} training and {len(pairs.held)} held-out crops; training "
           f"{sum(q.numel() for q in params)} parameters", flush=True)
     budget = args.minutes * 60
     t_start = time.time() - spent
     last_ckpt, acc, count = time.time(), 0.0, 0
-    assert model.restoration is not None
     while True:
         frac = (time.time() - t_start) / budget
         if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
             break
-        x, x_hat, t = pairs.batch(args.batch, args.crop)
+        x, x_hat, t = pairs.batch(args.batch, args.crop, grid)
         loss = relative_error(model.restoration(x_hat, t), x_hat, x)
         optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
         step += 1
@@ -265,6 +288,9 @@ def parse_args(argv=None):
     fit.add_argument("--low", type=int, nargs="+", default=None,
                      help="widths of the quarter-resolution layers of a second scale, for a "
                           "network to add or added to a network that has one scale")
+    fit.add_argument("--lower", type=int, nargs="+", default=None,
+                     help="widths of the eighth-resolution layers of a third scale, inside the "
+                          "second (given by --low or already in the network)")
     fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
     fit.add_argument("--kodak", default="../shared/data/kodak", help="folder for the last eval")
     fit.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
@@ -278,10 +304,6 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.crop % 2:
         p.error("the crop side must be even (the network works on 2x2 blocks)")
-    grid = restoration_grid(tuple(args.low)) if args.command == "fit" and args.low else 2
-    if args.crop % grid:  # the second scale's blocks
-        p.error(f"with --low the crop side must be a multiple of {grid} (its second scale "
-                f"works on {grid}x{grid} pixels)")
     return args
 
 
