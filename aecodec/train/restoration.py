@@ -14,7 +14,10 @@ Two steps, because the expensive part, decoding, does not depend on the network:
   the context's means and corrected by residual prediction, as the decoder sees it) at one or
   more random levels and keeps random crops of what g_s made (float, before 8-bit rounding)
   beside the original pixels.
-- `fit` trains the network alone on those crops: a step is its forward and backward only.
+- `fit` trains the network alone on windows of those crops: a step is its forward and
+  backward only. The windows lie on the network's grid in the whole image (its coarsest
+  blocks), where its blocks lie when it decodes; `--low` and `--lower` add a second and a
+  third scale to a network, which start as the network was (aecodec.nn.restoration).
 
 The loss is each crop's squared error over the error it had before restoration, averaged:
 each crop counts by the share of its error taken away, so every level counts by its gain in
