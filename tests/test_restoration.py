@@ -195,6 +195,10 @@ def test_an_exported_network_keeps_the_bytes_and_changes_the_pixels(trained_pair
     weights = tmp / "weights-pair"
     export_main([str(ckpt), "--model-id", "tiny-plain", "--out", str(weights)])
     export_main([str(grown_ckpt), "--model-id", "tiny-restored", "--out", str(weights)])
+    from aecodec.weights import read_arrays
+    stored = read_arrays(weights, "tiny-restored")
+    assert {a.dtype for n, a in stored.items() if n.startswith("restoration.")} == {
+        np.dtype(np.float16)}  # like the other networks
     monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
     image = sample.crop((0, 0, 128, 96))
     plain, restored = Codec("tiny-plain"), Codec("tiny-restored")
