@@ -219,10 +219,13 @@ def test_python_dash_m_runs_the_command_line(tmp_path):
 def test_ctrl_c_while_the_command_line_is_imported_is_one_line(tmp_path):
     """The `aecodec` script's entry (aecodec.__main__.main) imports the command line itself:
     SIGINT arriving during that import (here sent by an import hook, so it lands there every
-    time) ends with one line and exit code 130."""
+    time) ends with one line and exit code 130. The child restores Ctrl-C's usual handler
+    first: a shell without job control starts background jobs with SIGINT ignored, and Python
+    keeps that (as test_safety's signal tests do)."""
     child = tmp_path / "child.py"
     child.write_text(
         "import os, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "class Hook:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
         "        if name == 'aecodec.cli':\n"
