@@ -74,6 +74,10 @@ class ModelConfig:
             raise ValueError("latent residual prediction needs a channel context (slices > 0)")
         if self.checkerboard_hidden and not self.slices:
             raise ValueError("the checkerboard context needs a channel context (slices > 0)")
+        if self.restoration_low and not self.restoration_hidden:
+            raise ValueError("a second restoration scale needs the network (restoration_hidden)")
+        if self.restoration_lower and not self.restoration_low:
+            raise ValueError("a third restoration scale sits inside a second (restoration_low)")
 
     @property
     def levels(self) -> int:
@@ -314,9 +318,7 @@ def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
                              f"{have}, not {want}")
         if want and not have:
             changes[name] = want
-    if changes.get("restoration_lower") and not (config.restoration_low or low):
-        raise ValueError("a third scale sits inside a second one: give low widths too")
-    return extend(model, **changes) if changes else model
+    return extend(model, **changes) if changes else model  # the config refuses a lone third scale
 
 
 def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:

@@ -25,6 +25,10 @@ def test_an_added_network_starts_as_the_identity():
     older = {k: v for k, v in config.to_dict().items() if k != "restoration_hidden"}
     assert ModelConfig.from_dict(older).restoration_hidden == ()
     assert HyperpriorModel(ModelConfig.from_dict(older)).restoration is None
+    for bad in ({"restoration_hidden": [], "restoration_low": [8]},
+                {"restoration_low": [], "restoration_lower": [8]}):
+        with pytest.raises(ValueError, match="restoration scale"):
+            ModelConfig.from_dict({**config.to_dict(), **bad})
 
 
 @pytest.mark.parametrize("hidden, low, lower", [
