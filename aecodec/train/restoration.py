@@ -140,6 +140,11 @@ class Pairs:
         self.train, self.held = np.flatnonzero(~held), np.flatnonzero(held)
         self.rng = np.random.default_rng(seed)
 
+    def largest_window(self, grid: int) -> int:
+        """The side of the largest window on the image's `grid` that fits in every crop: the
+        crops start on even pixels, so their first grid line is up to grid - 2 pixels in."""
+        return (self.x.shape[2] - grid + 2) // grid * grid
+
     def batch(self, size: int, crop: int, grid: int):
         """(original, decoded, levels) of `size` random training crops of `crop` px, each a
         random window on the image's `grid` (where the network's blocks lie when it decodes
@@ -151,13 +156,13 @@ class Pairs:
         """(original, decoded, levels) of a `crop`-px window of each of the crops `ids` on the
         image's `grid`, as float tensors in [0, 1]: random windows flipped at random with an
         `rng`, else each crop's first window."""
-        side = self.x.shape[2]
+        if crop > self.largest_window(grid):
+            raise ValueError(f"a {crop}-px window on the {grid}-px grid does not fit in the "
+                             f"pairs' {self.x.shape[2]}-px crops")
+        last = self.x.shape[2] - crop
         xs, x_hats = [], []
         for k in ids:
-            (r, c), last = (-self.offset[k]) % grid, side - crop
-            if last < max(r, c):
-                raise ValueError(f"a {crop}-px window on the {grid}-px grid does not fit in "
-                                 f"the pairs' {side}-px crops")
+            r, c = (-self.offset[k]) % grid
             if rng is not None:
                 r += grid * int(rng.integers((last - r) // grid + 1))
                 c += grid * int(rng.integers((last - c) // grid + 1))
@@ -184,7 +189,7 @@ def held_out_gain(model: HyperpriorModel, pairs: Pairs, chunk: int = 16) -> dict
     """dB gained on the held-out crops (8-bit output), overall and by third of the levels."""
     assert model.restoration is not None
     grid = model.restoration.grid
-    crop = (pairs.x.shape[2] - grid + 2) // grid * grid  # the most of any crop the grid allows
+    crop = pairs.largest_window(grid)
     gains: list[tuple[float, float]] = []
     for start in range(0, len(pairs.held), chunk):
         ids = pairs.held[start:start + chunk]
@@ -228,7 +233,7 @@ def fit_main(args) -> Path:
     pairs = Pairs(args.pairs, model, args.seed + step)
     assert model.restoration is not None
     grid = model.restoration.grid
-    if args.crop % grid or args.crop + grid - 2 > pairs.x.shape[2]:
+    if args.crop % grid or args.crop > pairs.largest_window(grid):
         raise SystemExit(f"--crop {args.crop}: the network works on {grid}x{grid}-pixel blocks, "
                          f"so the crop side must be a multiple of {grid} and fit on that grid "
                          f"in the pairs' {pairs.x.shape[2]}-px crops")
