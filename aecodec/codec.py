@@ -434,8 +434,7 @@ class Codec:
         window by window."""
         hd = f.header
         config = lm.config
-        reach = restoration.radius(config.restoration_hidden, config.restoration_low,
-                                   config.restoration_lower)
+        reach = restoration.radius(config.restoration_hidden, *config.restoration_scales)
         wins = [(c, o) for c, o in tiling.windows(
                     hd.width, hd.height, config.latent_blocks, decoder_blocks=config.decoder_blocks,
                     restoration_radius=reach)

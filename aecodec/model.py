@@ -18,7 +18,7 @@ from torch import nn
 
 from .nn.context import ChannelContext, CheckerboardContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
-from .nn.restoration import Restoration
+from .nn.restoration import Restoration, grid as restoration_grid
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, is_latent_block, synthesis
 
 SCALE_MIN = 0.11
@@ -68,16 +68,26 @@ class ModelConfig:
     # Widths of a third scale inside the second, at an eighth of the resolution, empty for
     # none: it sees farther again at a sixty-fourth of the cost.
     restoration_lower: tuple[int, ...] = ()
+    # Widths of a fourth scale inside the third, at a sixteenth of the resolution, empty for
+    # none: 16x16-pixel blocks, a two-hundred-fifty-sixth of the cost.
+    restoration_lowest: tuple[int, ...] = ()
 
     def __post_init__(self):
         if self.lrp_hidden and not self.slices:
             raise ValueError("latent residual prediction needs a channel context (slices > 0)")
         if self.checkerboard_hidden and not self.slices:
             raise ValueError("the checkerboard context needs a channel context (slices > 0)")
-        if self.restoration_low and not self.restoration_hidden:
-            raise ValueError("a second restoration scale needs the network (restoration_hidden)")
-        if self.restoration_lower and not self.restoration_low:
-            raise ValueError("a third restoration scale sits inside a second (restoration_low)")
+        if any(self.restoration_scales) and not self.restoration_hidden:
+            raise ValueError("a coarser restoration scale needs the network (restoration_hidden)")
+        try:
+            restoration_grid(*self.restoration_scales)
+        except ValueError as e:
+            raise ValueError(f"restoration scales: {e}") from None
+
+    @property
+    def restoration_scales(self) -> tuple[tuple[int, ...], ...]:
+        """The widths of the restoration network's coarser scales (low, lower, lowest)."""
+        return self.restoration_low, self.restoration_lower, self.restoration_lowest
 
     @property
     def levels(self) -> int:
@@ -103,13 +113,14 @@ class ModelConfig:
         d["restoration_hidden"] = list(self.restoration_hidden)
         d["restoration_low"] = list(self.restoration_low)
         d["restoration_lower"] = list(self.restoration_lower)
+        d["restoration_lowest"] = list(self.restoration_lowest)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
         # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden /
-        # restoration_low / restoration_lower are absent from the configs of older weights
+        # restoration_low / restoration_lower / restoration_lowest are absent from the configs of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -122,7 +133,8 @@ class ModelConfig:
                    h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())),
                    restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())),
                    restoration_low=tuple(int(v) for v in d.get("restoration_low", ())),
-                   restoration_lower=tuple(int(v) for v in d.get("restoration_lower", ())))
+                   restoration_lower=tuple(int(v) for v in d.get("restoration_lower", ())),
+                   restoration_lowest=tuple(int(v) for v in d.get("restoration_lowest", ())))
 
 
 class _LowerBound(torch.autograd.Function):
@@ -179,8 +191,8 @@ class HyperpriorModel(nn.Module):
         self.spatial: CheckerboardContext | None = CheckerboardContext(
             m, config.slices, config.checkerboard_hidden) \
             if config.checkerboard_hidden else None
-        self.restoration = Restoration(config.restoration_hidden, q, config.restoration_low,
-                                       config.restoration_lower) \
+        self.restoration = Restoration(config.restoration_hidden, q,
+                                       *config.restoration_scales) \
             if config.restoration_hidden else None
         # Start each level's quantization step near the rate-distortion optimum: the step
         # scales like lambda^-1/2, so the gain like lambda^1/2 around the middle level.
@@ -299,26 +311,27 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
 
 
 def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
-                     low: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> HyperpriorModel:
+                     low: tuple[int, ...] = (), lower: tuple[int, ...] = (),
+                     lowest: tuple[int, ...] = ()) -> HyperpriorModel:
     """`model` with the restoration network these widths ask for (empty: whatever it has):
     a new network when it has none, or the coarser scales it lacks added to the network it
     has, which the copy starts by computing (aecodec.nn.restoration). Widths that contradict
     the network it has raise ValueError."""
     config = model.config
     if model.restoration is None and not hidden:
-        if low or lower:
+        if low or lower or lowest:
             raise ValueError("the model has no restoration network to give a coarser scale")
         return model
     changes: dict = {}
     for name, want in (("restoration_hidden", hidden), ("restoration_low", low),
-                       ("restoration_lower", lower)):
+                       ("restoration_lower", lower), ("restoration_lowest", lowest)):
         have = getattr(config, name)
         if want and have and want != have:
             raise ValueError(f"the model's restoration network has {name[12:]} widths "
                              f"{have}, not {want}")
         if want and not have:
             changes[name] = want
-    return extend(model, **changes) if changes else model  # the config refuses a lone third scale
+    return extend(model, **changes) if changes else model  # the config refuses a scale without the one it sits in
 
 
 def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:

@@ -26,22 +26,23 @@ def test_an_added_network_starts_as_the_identity():
     assert ModelConfig.from_dict(older).restoration_hidden == ()
     assert HyperpriorModel(ModelConfig.from_dict(older)).restoration is None
     for bad in ({"restoration_hidden": [], "restoration_low": [8]},
-                {"restoration_low": [], "restoration_lower": [8]}):
+                {"restoration_low": [], "restoration_lower": [8]},
+                {"restoration_low": [8], "restoration_lower": [], "restoration_lowest": [8]}):
         with pytest.raises(ValueError, match="restoration scale"):
             ModelConfig.from_dict({**config.to_dict(), **bad})
 
 
-@pytest.mark.parametrize("hidden, low, lower", [
-    ((8,), (), ()), ((8, 8), (8, 8), ()), ((8,), (8,), ()), ((8,), (8,), (8, 8)),
-    ((8, 8), (8, 8), (8,))])
-def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low, lower):
+@pytest.mark.parametrize("hidden, low, lower, lowest", [
+    ((8,), (), (), ()), ((8, 8), (8, 8), (), ()), ((8,), (8,), (), ()), ((8,), (8,), (8, 8), ()),
+    ((8, 8), (8, 8), (8,), ()), ((8,), (8,), (8,), (8, 8))])
+def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low, lower, lowest):
     torch.manual_seed(3)
-    net = Restoration(hidden, levels=8, low=low, lower=lower)
+    net = Restoration(hidden, levels=8, low=low, lower=lower, lowest=lowest)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.3)
-    reach, grid = radius(hidden, low, lower), net.grid
-    assert grid == (8 if lower else 4 if low else 2) and reach % grid == 0
-    x = torch.rand(1, 3, 64, 64)
+    reach, grid = radius(hidden, low, lower, lowest), net.grid
+    assert grid == (16 if lowest else 8 if lower else 4 if low else 2) and reach % grid == 0
+    x = torch.rand(1, 3, 128, 128) if lowest else torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert not torch.equal(net(x, torch.tensor([0.0])), net(x, torch.tensor([7.0])))
         # a changed pixel moves outputs on the blocks of its grid cell grown by the reach,
@@ -55,14 +56,18 @@ def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low
                 assert lo >= 24 - reach and hi < 24 + grid + reach
     with pytest.raises(ValueError, match="at least one hidden layer"):
         Restoration((), levels=8)
-    with pytest.raises(ValueError, match="inside a second"):
+    with pytest.raises(ValueError, match="lower widths need low widths"):
         Restoration((8,), levels=8, lower=(8,))
+    with pytest.raises(ValueError, match="lowest widths need lower widths"):
+        Restoration((8,), levels=8, low=(8,), lowest=(8,))
 
 
 def test_the_reach_of_each_design():
     assert radius((8,)) == 4 and radius((32, 32, 32)) == 8
     assert radius((32, 32), (64, 64)) == 16 and radius((32,), (64, 64)) == 16  # on its grid
     assert radius((32, 32, 32), (64, 64), (96, 96, 96)) == 48  # 2 * (3 + 2 + 4 + 2 + 12)
+    # 2 * (3 + 2 + 4 + 2 + 12 + 4 + 24) = 102, up to the 16-px grid
+    assert radius((32, 32, 32), (64, 64), (96, 96, 96), (128, 128, 128)) == 112
     assert radius(()) == 0
 
 
@@ -76,7 +81,9 @@ def test_window_margin_covers_the_restoration_network():
     (["--restoration-hidden", "8", "--restoration-low", "8", "8"], "restoration.low.4.weight"),
     (["--restoration-hidden", "8", "--restoration-low", "8", "--restoration-lower", "8", "8"],
      "restoration.lower.4.weight"),
-], ids=["one scale", "two scales", "three scales"])
+    (["--restoration-hidden", "8", "--restoration-low", "8", "--restoration-lower", "8",
+      "--restoration-lowest", "8", "8"], "restoration.lowest.4.weight"),
+], ids=["one scale", "two scales", "three scales", "four scales"])
 def test_windowed_decoding_with_a_restoration_network(tmp_path, sample, monkeypatch, flags,
                                                       weight):
     """Weights with a restoration network of random weights: decoding window by window gives
@@ -231,8 +238,9 @@ def test_pairs_in_parts_side_by_side(trained_pairs, tmp_path):
                           "--part", "2", "2", "--out", str(tmp_path / "bad.npz")])
 
 
-def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
-    """To a new network, or to a trained one-scale network, which it starts by computing."""
+def test_fit_adds_coarser_scales(trained_pairs, tmp_path):
+    """To a new network, or to a trained network with fewer scales, which it starts by
+    computing."""
     from aecodec.train.loop import load_checkpoint
     from aecodec.train.restoration import main as restoration_main
     tmp, ckpt, pairs = trained_pairs
@@ -274,9 +282,22 @@ def test_fit_adds_a_second_scale(trained_pairs, tmp_path):
     assert state["step"] == 2 and model.config.restoration_lower == (8,)
     assert not torch.equal(model.state_dict()["restoration.lower.0.weight"],
                            grown.state_dict()["restoration.lower.0.weight"])
-    with pytest.raises(SystemExit, match="inside a second"):
+    with pytest.raises(SystemExit, match="lower widths need low widths"):
         restoration_main(base + ["--resume", str(one), "--lower", "8",
                                  "--out", str(tmp_path / "bad4")])
+    # and a fourth inside the third: 16x16-pixel blocks, the same pixels until trained
+    three = load_checkpoint(tmp_path / "three" / "last.ckpt")[0]
+    grown = extend(three, restoration_lowest=(8, 8))
+    assert grown.restoration.grid == 16
+    with torch.no_grad():
+        assert torch.equal(grown.restoration(x, t), three.restoration(x, t))
+    model, _, state = load_checkpoint(restoration_main(
+        base + ["--resume", str(tmp_path / "three" / "last.ckpt"), "--lowest", "8", "8",
+                "--out", str(tmp_path / "four")]))
+    assert state["step"] == 2 and model.config.restoration_lowest == (8, 8)
+    with pytest.raises(SystemExit, match="lowest widths need lower widths"):
+        restoration_main(base + ["--resume", str(tmp_path / "two" / "last.ckpt"), "--lowest",
+                                 "8", "--out", str(tmp_path / "bad5")])
 
 
 def test_training_windows_lie_on_the_decoders_grid(trained_pairs):

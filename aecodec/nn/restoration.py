@@ -12,7 +12,8 @@ stride-2 convolution goes down to quarter resolution, where 3x3 convolutions see
 at a sixteenth of the cost, and a transposed one comes back up, added to the first layer's
 output. With `lower` widths the second scale has a third inside it, the same way one step
 further down (8x8-pixel blocks, 3x3 convolutions that see 24x24 pixels at a sixty-fourth of
-the cost). Last layers start at zero, so an added network changes nothing until trained, and
+the cost), and with `lowest` widths the third a fourth (16x16-pixel blocks, 48x48 pixels at a
+two-hundred-fifty-sixth of the cost). Last layers start at zero, so an added network changes nothing until trained, and
 an added scale leaves a trained network as it was.
 """
 from __future__ import annotations
@@ -27,12 +28,30 @@ from torch import nn
 from . import zeroed
 
 BLOCK = 2  # pixels per side of the blocks it works on
+# The coarser scales, outermost first, by the names their parameters have (restoration.low.*):
+# each sits inside the one before it, at half its resolution.
+SCALES = ("low", "lower", "lowest")
 
 
-def grid(low: tuple[int, ...] = (), lower: tuple[int, ...] = ()) -> int:
+def nested(low: tuple[int, ...] = (), lower: tuple[int, ...] = (),
+           lowest: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+    """The widths of the coarser scales a network has, outermost first; ValueError for a
+    scale without the one it sits in."""
+    scales = [low, lower, lowest]
+    while scales and not scales[-1]:
+        scales.pop()
+    for outer_name, name, outer in zip(SCALES, SCALES[1:], scales):
+        if not outer:
+            raise ValueError(f"{name} widths need {outer_name} widths: each coarser scale "
+                             f"sits inside the one before it")
+    return scales
+
+
+def grid(low: tuple[int, ...] = (), lower: tuple[int, ...] = (),
+         lowest: tuple[int, ...] = ()) -> int:
     """The image grid, in pixels, that the network's blocks lie on: the blocks of its coarsest
-    scale (2x2 pixels, 4x4 with a second scale, 8x8 with a third)."""
-    return BLOCK << (bool(low) + bool(lower))
+    scale (2x2 pixels, 4x4 with a second scale, 8x8 with a third, 16x16 with a fourth)."""
+    return BLOCK << len(nested(low, lower, lowest))
 
 
 def _convs(widths: tuple[int, ...]) -> list[nn.Module]:
@@ -63,22 +82,23 @@ def _run(layers: nn.Sequential, h: torch.Tensor,
 
 class Restoration(nn.Module):
     def __init__(self, hidden: tuple[int, ...], levels: int, low: tuple[int, ...] = (),
-                 lower: tuple[int, ...] = ()):
+                 lower: tuple[int, ...] = (), lowest: tuple[int, ...] = ()):
         super().__init__()
         if not hidden:
             raise ValueError("the restoration network needs at least one hidden layer")
-        if lower and not low:
-            raise ValueError("a third scale sits inside a second one: give low widths too")
+        scales = nested(low, lower, lowest)
         channels = 3 * BLOCK * BLOCK
         self.body = nn.Sequential(*_convs((channels + 1, *hidden)),
                                   zeroed(nn.Conv2d(hidden[-1], channels, 3, padding=1)))
         # Each coarser scale sits after the first layer of the one above and adds to its
         # output; its last layer starts at zero, so it extends a trained network without
         # changing it, and the names of the trained network's parameters stay as they were.
-        self.low = _scale(hidden[0], low) if low else None
-        self.lower = _scale(low[0], lower) if lower else None
+        outers = [hidden[0]] + [widths[0] for widths in scales]
+        for i, name in enumerate(SCALES):
+            setattr(self, name, _scale(outers[i], scales[i]) if i < len(scales) else None)
+        self.coarser = [getattr(self, name) for name in SCALES[:len(scales)]]
         self.top_level = max(levels - 1, 1)
-        self.grid = grid(low, lower)
+        self.grid = grid(low, lower, lowest)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """x (B, 3, H, W) from g_s, H and W multiples of self.grid; t (B,) the levels it was
@@ -87,20 +107,22 @@ class Restoration(nn.Module):
         level = (t.to(blocks.dtype) / self.top_level).view(-1, 1, 1, 1)
         level = level.expand(-1, 1, *blocks.shape[2:])
         h = torch.cat([blocks, level], dim=1)
-        low = None if self.low is None else partial(_run, self.low, inner=self.lower)
-        return x + F.pixel_shuffle(_run(self.body, h, low), BLOCK)
+        inner = None  # built from the coarsest scale out: each runs the next inside it
+        for layers in reversed(self.coarser):
+            inner = partial(_run, layers, inner=inner)
+        return x + F.pixel_shuffle(_run(self.body, h, inner), BLOCK)
 
 
 def radius(hidden: tuple[int, ...], low: tuple[int, ...] = (),
-           lower: tuple[int, ...] = ()) -> int:
+           lower: tuple[int, ...] = (), lowest: tuple[int, ...] = ()) -> int:
     """How far, in pixels, an output pixel sees, at most: each 3x3 layer at half resolution
-    one block further; the second scale one block for the way down and up, two for each of
-    its widths; the third two blocks for the way down and up, four for each of its widths.
+    one block further (its last layer too); the k-th coarser scale, whose blocks are 2^k of
+    those, 2^(k-1) blocks for the way down and up and 2^k for each of its widths.
     A whole number of its grid, so that windows grown by it stay on the grid."""
     if not hidden:
         return 0
-    if not low:
-        return BLOCK * (len(hidden) + 1)
-    blocks = len(hidden) + 2 + 2 * len(low) + (2 + 4 * len(lower) if lower else 0)
-    cell = grid(low, lower)
+    scales = nested(low, lower, lowest)
+    blocks = len(hidden) + 1 + sum((1 << k) // 2 * (1 + 2 * len(widths))
+                                   for k, widths in enumerate(scales, start=1))
+    cell = grid(low, lower, lowest)
     return -(-BLOCK * blocks // cell) * cell

@@ -91,9 +91,9 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
     try:
         model = with_restoration(model, *(tuple(getattr(args, f"restoration_{k}", None) or ())
-                                          for k in ("hidden", "low", "lower")))
+                                          for k in ("hidden", "low", "lower", "lowest")))
     except ValueError as e:
-        raise SystemExit(f"--restoration-hidden / -low / -lower: {e}") from None
+        raise SystemExit(f"--restoration-hidden / -low / -lower / -lowest: {e}") from None
     for field in BLOCK_FIELDS:
         count = getattr(args, field, None)
         if count is not None and count != getattr(model.config, field):
@@ -183,6 +183,9 @@ def parse_args(argv=None):
     p.add_argument("--restoration-lower", type=int, nargs="+", default=None,
                    help="give the restoration network's second scale a third one inside it, "
                         "with these eighth-resolution widths")
+    p.add_argument("--restoration-lowest", type=int, nargs="+", default=None,
+                   help="give the third scale a fourth one inside it, with these "
+                        "sixteenth-resolution widths")
     p.add_argument("--widen", type=int, default=None, metavar="M",
                    help="give y this many channels, the new ones as new slices "
                         "(aecodec.train.widen); the widened model starts computing what the "

@@ -16,8 +16,9 @@ Two steps, because the expensive part, decoding, does not depend on the network:
   beside the original pixels.
 - `fit` trains the network alone on windows of those crops: a step is its forward and
   backward only. The windows lie on the network's grid in the whole image (its coarsest
-  blocks), where its blocks lie when it decodes; `--low` and `--lower` add a second and a
-  third scale to a network, which start as the network was (aecodec.nn.restoration).
+  blocks), where its blocks lie when it decodes; `--low`, `--lower` and `--lowest` add a
+  second, third and fourth scale to a network, which start as the network was
+  (aecodec.nn.restoration).
 
 The loss is each crop's squared error over the error it had before restoration, averaged:
 each crop counts by the share of its error taken away, so every level counts by its gain in
@@ -215,8 +216,8 @@ def fit_main(args) -> Path:
     model, opt_state, state = load_model_for_training(args)
     config = model.config
     try:
-        model = with_restoration(model, *(tuple(w or ()) for w in (args.hidden, args.low,
-                                                                     args.lower)))
+        model = with_restoration(model, *(tuple(w or ()) for w in (
+            args.hidden, args.low, args.lower, args.lowest)))
     except ValueError as e:
         raise SystemExit(str(e)) from None
     if model.restoration is None:
@@ -299,6 +300,9 @@ def parse_args(argv=None):
     fit.add_argument("--lower", type=int, nargs="+", default=None,
                      help="widths of the eighth-resolution layers of a third scale, inside the "
                           "second (given by --low or already in the network)")
+    fit.add_argument("--lowest", type=int, nargs="+", default=None,
+                     help="widths of the sixteenth-resolution layers of a fourth scale, inside "
+                          "the third")
     fit.add_argument("--out", default="runs/restoration", help="run folder (checkpoint, log)")
     fit.add_argument("--kodak", default="../shared/data/kodak", help="folder for the last eval")
     fit.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
