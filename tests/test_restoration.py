@@ -42,18 +42,23 @@ def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low
         torch.nn.init.normal_(p, std=0.3)
     reach, grid = radius(hidden, low, lower, lowest), net.grid
     assert grid == (16 if lowest else 8 if lower else 4 if low else 2) and reach % grid == 0
-    x = torch.rand(1, 3, 128, 128) if lowest else torch.rand(1, 3, 64, 64)
+    # a pixel anywhere in the grid cell at c, with room for the reach and more on each side
+    c = reach + 2 * grid
+    x = torch.rand(1, 3, 2 * c + grid, 2 * c + grid, dtype=torch.float64)
+    net = net.double()
     with torch.no_grad():
         assert not torch.equal(net(x, torch.tensor([0.0])), net(x, torch.tensor([7.0])))
-        # a changed pixel moves outputs on the blocks of its grid cell grown by the reach,
-        # no further, wherever it lies in that cell
-        for dy in range(grid):
+        # a changed pixel moves outputs on its grid cell grown by the reach, no further,
+        # wherever it lies in that cell; and the reach is no more than a cell too generous
+        farthest = 0
+        for d in range(grid):
             bumped = x.clone()
-            bumped[0, :, 24 + dy, 24 + dy] += 0.5
+            bumped[0, :, c + d, c + d] += 0.5
             moved = (net(bumped, torch.tensor([3.0])) - net(x, torch.tensor([3.0]))).abs().sum(1)[0]
             rows, cols = torch.nonzero(moved > 0, as_tuple=True)
             for lo, hi in ((rows.min(), rows.max()), (cols.min(), cols.max())):
-                assert lo >= 24 - reach and hi < 24 + grid + reach
+                farthest = max(farthest, c - int(lo), int(hi) - (c + grid - 1))
+        assert reach - grid < farthest <= reach
     with pytest.raises(ValueError, match="at least one hidden layer"):
         Restoration((), levels=8)
     with pytest.raises(ValueError, match="lower widths need low widths"):
@@ -64,10 +69,10 @@ def test_the_network_depends_on_the_level_and_stays_within_its_reach(hidden, low
 
 def test_the_reach_of_each_design():
     assert radius((8,)) == 4 and radius((32, 32, 32)) == 8
-    assert radius((32, 32), (64, 64)) == 16 and radius((32,), (64, 64)) == 16  # on its grid
-    assert radius((32, 32, 32), (64, 64), (96, 96, 96)) == 48  # 2 * (3 + 2 + 4 + 2 + 12)
-    # 2 * (3 + 2 + 4 + 2 + 12 + 4 + 24) = 102, up to the 16-px grid
-    assert radius((32, 32, 32), (64, 64), (96, 96, 96), (128, 128, 128)) == 112
+    assert radius((32, 32), (64, 64)) == 12 and radius((32,), (64, 64)) == 12  # on its grid
+    assert radius((32, 32, 32), (64, 64)) == 16  # 2 * 4 + (4 * 1 + 2) = 14, on the 4-px grid
+    assert radius((32, 32, 32), (64, 64), (96, 96, 96)) == 40  # 14 + (8 * 2 + 4) = 34
+    assert radius((32, 32, 32), (64, 64), (96, 96, 96), (96, 96, 96)) == 80  # 34 + (16 * 2 + 8)
     assert radius(()) == 0
 
 

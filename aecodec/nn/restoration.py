@@ -115,14 +115,17 @@ class Restoration(nn.Module):
 
 def radius(hidden: tuple[int, ...], low: tuple[int, ...] = (),
            lower: tuple[int, ...] = (), lowest: tuple[int, ...] = ()) -> int:
-    """How far, in pixels, an output pixel sees, at most: each 3x3 layer at half resolution
-    one block further (its last layer too); the k-th coarser scale, whose blocks are 2^k of
-    those, 2^(k-1) blocks for the way down and up and 2^k for each of its widths.
-    A whole number of its grid, so that windows grown by it stay on the grid."""
+    """How far, in pixels, an output pixel sees beyond the cell of the network's grid that holds
+    it, at most: a block (BLOCK px) for each 3x3 layer at half resolution, its last one too;
+    at the k-th coarser scale, whose blocks are 2^k of those, one of its own blocks for each of
+    its 3x3 layers (one fewer than its widths), and half of one for where its blocks lie across
+    the finer scale's. Rounded up to a whole number of the grid, so that windows grown by it
+    stay on the grid (the test measures the bound on random networks)."""
     if not hidden:
         return 0
     scales = nested(low, lower, lowest)
-    blocks = len(hidden) + 1 + sum((1 << k) // 2 * (1 + 2 * len(widths))
-                                   for k, widths in enumerate(scales, start=1))
+    reach = BLOCK * (len(hidden) + 1) + sum(
+        (BLOCK << k) * (len(widths) - 1) + (BLOCK << k) // 2
+        for k, widths in enumerate(scales, start=1))
     cell = grid(low, lower, lowest)
-    return -(-BLOCK * blocks // cell) * cell
+    return -(-reach // cell) * cell
