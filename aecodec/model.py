@@ -120,7 +120,8 @@ class ModelConfig:
     def from_dict(cls, d: dict) -> "ModelConfig":
         # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
         # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden /
-        # restoration_low / restoration_lower / restoration_lowest are absent from the configs of older weights
+        # restoration_low / restoration_lower / restoration_lowest are absent from the configs
+        # of older weights
         return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
                    slices=int(d.get("slices", 0)),
                    context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
@@ -331,7 +332,8 @@ def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
                              f"{have}, not {want}")
         if want and not have:
             changes[name] = want
-    return extend(model, **changes) if changes else model  # the config refuses a scale without the one it sits in
+    # the config refuses a scale without the one it sits in
+    return extend(model, **changes) if changes else model
 
 
 def without_latent_blocks(model: HyperpriorModel) -> HyperpriorModel:

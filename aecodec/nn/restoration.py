@@ -13,8 +13,8 @@ at a sixteenth of the cost, and a transposed one comes back up, added to the fir
 output. With `lower` widths the second scale has a third inside it, the same way one step
 further down (8x8-pixel blocks, 3x3 convolutions that see 24x24 pixels at a sixty-fourth of
 the cost), and with `lowest` widths the third a fourth (16x16-pixel blocks, 48x48 pixels at a
-two-hundred-fifty-sixth of the cost). Last layers start at zero, so an added network changes nothing until trained, and
-an added scale leaves a trained network as it was.
+two-hundred-fifty-sixth of the cost). Last layers start at zero, so an added network changes
+nothing until trained, and an added scale leaves a trained network as it was.
 """
 from __future__ import annotations
 
