@@ -11,14 +11,15 @@ nearest trained levels; training samples t continuously so every point of the sc
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from .nn.context import ChannelContext, CheckerboardContext, ResidualPrediction
 from .nn.factorized import FactorizedDensity
-from .nn.restoration import Restoration, grid as restoration_grid
+from .nn.restoration import SCALES, Restoration, nested
 from .nn.transforms import analysis, hyper_analysis, hyper_synthesis, is_latent_block, synthesis
 
 SCALE_MIN = 0.11
@@ -80,14 +81,15 @@ class ModelConfig:
         if any(self.restoration_scales) and not self.restoration_hidden:
             raise ValueError("a coarser restoration scale needs the network (restoration_hidden)")
         try:
-            restoration_grid(*self.restoration_scales)
+            nested(*self.restoration_scales)
         except ValueError as e:
             raise ValueError(f"restoration scales: {e}") from None
 
     @property
     def restoration_scales(self) -> tuple[tuple[int, ...], ...]:
-        """The widths of the restoration network's coarser scales (low, lower, lowest)."""
-        return self.restoration_low, self.restoration_lower, self.restoration_lowest
+        """The widths of the restoration network's coarser scales, outermost first (SCALES:
+        restoration_low, restoration_lower, restoration_lowest)."""
+        return tuple(getattr(self, f"restoration_{name}") for name in SCALES)
 
     @property
     def levels(self) -> int:
@@ -104,38 +106,26 @@ class ModelConfig:
         return self.h_s_hidden or (self.m, self.m * 3 // 2)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["lambdas"] = list(self.lambdas)
-        d["context_hidden"] = list(self.context_hidden)
-        d["lrp_hidden"] = list(self.lrp_hidden)
-        d["checkerboard_hidden"] = list(self.checkerboard_hidden)
-        d["h_s_hidden"] = list(self.h_s_hidden)
-        d["restoration_hidden"] = list(self.restoration_hidden)
-        d["restoration_low"] = list(self.restoration_low)
-        d["restoration_lower"] = list(self.restoration_lower)
-        d["restoration_lowest"] = list(self.restoration_lowest)
-        return d
+        """The config as JSON takes it (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        # slices / context_hidden / lrp_hidden / checkerboard_hidden / latent_blocks /
-        # latent_block_mid / encoder_blocks / decoder_blocks / h_s_hidden / restoration_hidden /
-        # restoration_low / restoration_lower / restoration_lowest are absent from the configs
-        # of older weights
-        return cls(n=int(d["n"]), m=int(d["m"]), lambdas=tuple(float(v) for v in d["lambdas"]),
-                   slices=int(d.get("slices", 0)),
-                   context_hidden=tuple(int(v) for v in d.get("context_hidden", (64, 48))),
-                   lrp_hidden=tuple(int(v) for v in d.get("lrp_hidden", ())),
-                   checkerboard_hidden=tuple(int(v) for v in d.get("checkerboard_hidden", ())),
-                   latent_blocks=int(d.get("latent_blocks", 0)),
-                   latent_block_mid=int(d.get("latent_block_mid", 0)),
-                   encoder_blocks=int(d.get("encoder_blocks", 0)),
-                   decoder_blocks=int(d.get("decoder_blocks", 0)),
-                   h_s_hidden=tuple(int(v) for v in d.get("h_s_hidden", ())),
-                   restoration_hidden=tuple(int(v) for v in d.get("restoration_hidden", ())),
-                   restoration_low=tuple(int(v) for v in d.get("restoration_low", ())),
-                   restoration_lower=tuple(int(v) for v in d.get("restoration_lower", ())),
-                   restoration_lowest=tuple(int(v) for v in d.get("restoration_lowest", ())))
+        """The config of `d`, each value parsed by its field's type. Only n, m and lambdas are
+        in every config: the fields added since are absent from older weights' configs and
+        take their defaults, which are what those weights were built with."""
+        return cls(**{f.name: _PARSE[str(f.type)](d[f.name]) for f in fields(cls)
+                      if f.name in d or f.name in ("n", "m", "lambdas")})
+
+
+# The config's fields of the restoration network: its hidden widths, then its coarser scales
+RESTORATION_FIELDS = tuple(f"restoration_{name}" for name in ("hidden", *SCALES))
+
+# How from_dict reads a value of each type the fields of ModelConfig have
+_PARSE: dict[str, Callable[[Any], Any]] = {
+    "int": int,
+    "tuple[int, ...]": lambda v: tuple(int(x) for x in v),
+    "tuple[float, ...]": lambda v: tuple(float(x) for x in v)}
 
 
 class _LowerBound(torch.autograd.Function):
@@ -312,24 +302,24 @@ def extend(model: HyperpriorModel, **changes) -> HyperpriorModel:
 
 
 def with_restoration(model: HyperpriorModel, hidden: tuple[int, ...] = (),
-                     low: tuple[int, ...] = (), lower: tuple[int, ...] = (),
-                     lowest: tuple[int, ...] = ()) -> HyperpriorModel:
+                     *scales: tuple[int, ...]) -> HyperpriorModel:
     """`model` with the restoration network these widths ask for (empty: whatever it has):
-    a new network when it has none, or the coarser scales it lacks added to the network it
-    has, which the copy starts by computing (aecodec.nn.restoration). Widths that contradict
-    the network it has raise ValueError."""
+    the hidden widths, then those of its coarser scales in the order of SCALES (low, lower,
+    lowest). A new network when it has none, or the coarser scales it lacks added to the
+    network it has, which the copy starts by computing (aecodec.nn.restoration). Widths that
+    contradict the network it has raise ValueError."""
     config = model.config
     if model.restoration is None and not hidden:
-        if low or lower or lowest:
+        if any(scales):
             raise ValueError("the model has no restoration network to give a coarser scale")
         return model
     changes: dict = {}
-    for name, want in (("restoration_hidden", hidden), ("restoration_low", low),
-                       ("restoration_lower", lower), ("restoration_lowest", lowest)):
+    for name, want in zip(RESTORATION_FIELDS, (hidden, *scales)):
         have = getattr(config, name)
         if want and have and want != have:
-            raise ValueError(f"the model's restoration network has {name[12:]} widths "
-                             f"{have}, not {want}")
+            part = name.removeprefix("restoration_")
+            raise ValueError(f"the model's restoration network has {part} widths {have}, "
+                             f"not {want}")
         if want and not have:
             changes[name] = want
     # the config refuses a scale without the one it sits in

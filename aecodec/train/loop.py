@@ -18,7 +18,8 @@ from typing import Any
 import torch
 
 from ..hardware import native_bf16
-from ..model import BLOCK_FIELDS, HyperpriorModel, ModelConfig, extend, with_restoration
+from ..model import (BLOCK_FIELDS, RESTORATION_FIELDS, HyperpriorModel, ModelConfig, extend,
+                     with_restoration)
 from .data import CropSampler, load_folder
 from .evaluate import quick_eval
 
@@ -90,8 +91,8 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
     if getattr(args, "lrp_hidden", None) and model.lrp is None:
         model = extend(model, lrp_hidden=tuple(args.lrp_hidden))
     try:
-        model = with_restoration(model, *(tuple(getattr(args, f"restoration_{k}", None) or ())
-                                          for k in ("hidden", "low", "lower", "lowest")))
+        model = with_restoration(model, *(tuple(getattr(args, name, None) or ())
+                                          for name in RESTORATION_FIELDS))
     except ValueError as e:
         raise SystemExit(f"--restoration-hidden / -low / -lower / -lowest: {e}") from None
     for field in BLOCK_FIELDS:

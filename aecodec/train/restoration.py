@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import HyperpriorModel, with_restoration
+from ..nn.restoration import SCALES
 from ..tiling import ALIGN
 from .data import load_folder
 from .decoder import decoded_latents
@@ -216,8 +217,8 @@ def fit_main(args) -> Path:
     model, opt_state, state = load_model_for_training(args)
     config = model.config
     try:
-        model = with_restoration(model, *(tuple(w or ()) for w in (
-            args.hidden, args.low, args.lower, args.lowest)))
+        model = with_restoration(model, *(tuple(getattr(args, name) or ())
+                                          for name in ("hidden", *SCALES)))
     except ValueError as e:
         raise SystemExit(str(e)) from None
     if model.restoration is None:
