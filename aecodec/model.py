@@ -225,22 +225,26 @@ class HyperpriorModel(nn.Module):
         device = x.device.type
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             y = self.g_a(x) * gain
+        bits_y, bits_z, y_hat, mean = self.rate(y, autocast, rate_slices)
+        y_hat = self.reconstruct(y_hat, mean)
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            x_hat = self.synthesize(y_hat * inv_gain, t)
+        return {"x_hat": x_hat.float(), "bits": bits_y + bits_z, "bits_z": bits_z}
+
+    def rate(self, y: torch.Tensor, autocast: bool = False, rate_slices: int | None = None):
+        """The side of training that decides a file's size: bits per sample of the gained
+        latents y (B, M, h, w) and of their hyper-latents z (each under uniform noise), and
+        y_hat with the means it is quantized around."""
+        with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=autocast):
             z = self.h_a(y)
         z = z.float()
         z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
         bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(LIKELIHOOD_FLOOR))
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=autocast):
             params = self.float_h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
         bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, rate_slices=rate_slices)
-        y_hat = self.reconstruct(y_hat, mean)
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            x_hat = self.synthesize(y_hat * inv_gain, t)
-        return {
-            "x_hat": x_hat.float(),
-            "bits": bits_y + bits_z.sum(dim=(1, 2, 3)),
-            "bits_z": bits_z.sum(dim=(1, 2, 3)),
-        }
+        return bits_y, bits_z.sum(dim=(1, 2, 3)), y_hat, mean
 
     def synthesize(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The pixels (B, 3, 16h, 16w) of y (B, M, h, w), already multiplied by the inverse

@@ -270,6 +270,43 @@ def test_decoder_fine_tune_keeps_every_coded_byte(tiny_lrp, tiny_models, tmp_pat
     assert installed.load("tiny-lrp").sha256 != here.sha256
 
 
+def test_rate_fine_tune_moves_only_the_rate_side(tiny_lrp, tiny_models, tmp_path, monkeypatch):
+    """`python -m aecodec.train.rate` trains h_a, h_s, the density of z and the context
+    networks only (here widened first), logs the held-out bits at both ends, and its export
+    codes exactly like any model (its integer networks come from the new floats)."""
+    import aecodec
+    from aecodec.train.export import load_float_model, main as export_main
+    from aecodec.train.loop import load_checkpoint
+    from aecodec.train.rate import RATE_MODULES, main as rate_main
+    weights, data = tiny_lrp, tiny_models[1]
+    ckpt = rate_main(["--resume", str(weights), "--resume-id", "tiny-lrp", "--data", str(data),
+                      "--out", str(tmp_path / "rate"), "--crop", "64", "--batch", "2",
+                      "--max-steps", "4", "--log-every", "2", "--lr", "1e-2", "--kodak", "",
+                      "--threads", "1", "--context-hidden", "12"])
+    log = [json.loads(line) for line in (tmp_path / "rate" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [0, 2, 4, 4]
+    assert {"bpp", "bpp_z", "steps_per_s"} <= set(log[1]) and log[0]["held_out_bits"] > 0
+    assert log[-1]["held_out_saved"] == pytest.approx(
+        1 - log[-1]["held_out_bits"] / log[0]["held_out_bits"], abs=1e-4)
+    before = load_float_model(weights, "tiny-lrp").state_dict()
+    tuned = load_checkpoint(ckpt)[0]
+    assert tuned.config.context_hidden == (12,)
+    after = tuned.state_dict()
+    moved = {name for name, value in before.items() if not torch.equal(value, after[name])}
+    assert all(name.startswith(RATE_MODULES) for name in moved)
+    # every part of the rate side moved (a tiny model's z may be all zero: not every tensor)
+    assert {name.split(".")[0] + "." for name in moved} == set(RATE_MODULES) - {"spatial."}
+    out = tmp_path / "weights"
+    export_main([str(ckpt), "--model-id", "tiny-rate", "--out", str(out)])
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(out))
+    img = Image.open(data / "img2.png")
+    back = aecodec.decompress(aecodec.Codec("tiny-rate").compress(img, quality=60))
+    monkeypatch.setenv("AECODEC_WEIGHTS", str(weights))
+    before = aecodec.decompress(aecodec.Codec("tiny-lrp").compress(img, quality=60))
+    # the picture moves only where a symbol rounds the other way around a new mean
+    assert back.size == img.size and psnr(np.asarray(back), np.asarray(before)) > 30
+
+
 # ----------------------------------------------------------------- checkerboard context
 
 @pytest.fixture(scope="module")

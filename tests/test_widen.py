@@ -134,3 +134,27 @@ def test_rate_slices_count_only_the_first_slices(trained):
                 for k in (None, 5, 3, 0)]
     assert torch.equal(bits[0], bits[1]) and 0 < float(bits[2]) < float(bits[0])
     assert float(bits[3]) == 0
+
+
+def test_wider_context_networks_compute_what_the_narrow_ones_did(trained):
+    """widen_hidden: the same bits, y_hat and means from wider context networks, whose new
+    channels are alive (non-zero inputs) and whose way out starts at zero."""
+    from aecodec.train.widen import widen_hidden
+    model, _ = trained
+    wide = widen_hidden(model, context_hidden=(16,), checkerboard_hidden=(6,)).eval()
+    model.eval()
+    assert (wide.config.context_hidden, wide.config.checkerboard_hidden) == ((16,), (6,))
+    assert wide.context.nets[0][0].weight[8:].abs().sum() > 0
+    assert wide.context.nets[0][2].weight[:, 8:].abs().sum() == 0
+    y = torch.randn(2, 12, 8, 8) * 4
+    with torch.no_grad():
+        mu, log_sigma = model.h_s(torch.round(model.h_a(y))).chunk(2, dim=1)
+        for a, b in zip(model.code_y(y, mu, log_sigma, noise=False),
+                        wide.code_y(y, mu, log_sigma, noise=False)):
+            assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="does not widen"):
+        widen_hidden(model, context_hidden=(4,))
+    with pytest.raises(ValueError, match="does not widen"):
+        widen_hidden(model, context_hidden=(8, 8))
+    with pytest.raises(ValueError, match="not a hidden width"):
+        widen_hidden(model, lrp_hidden=(16,))

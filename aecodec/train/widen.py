@@ -107,3 +107,37 @@ def _corner(p: torch.Tensor, o: torch.Tensor, transposed: bool) -> tuple:
 def _last_conv(seq: nn.Sequential) -> str:
     """Name of g_a's last convolution (the one that makes y; latent blocks may follow it)."""
     return [name for name, mod in seq.named_children() if isinstance(mod, nn.Conv2d)][-1]
+
+
+HIDDEN_FIELDS = ("context_hidden", "checkerboard_hidden")
+
+
+def widen_hidden(model: HyperpriorModel, **widths: tuple[int, ...]) -> HyperpriorModel:
+    """A copy of `model` whose context networks have wider hidden layers (`context_hidden`,
+    `checkerboard_hidden`: the same number of layers, none narrower), computing what it did:
+    each old weight sits in the corner of its new tensor and the weights from a new hidden
+    channel into an old one start at zero (`_corner`). The new channels' own inputs keep
+    their default init, so they compute something from the start and their (zero) outgoing
+    weights get gradients."""
+    for field, new_widths in widths.items():
+        if field not in HIDDEN_FIELDS:
+            raise ValueError(f"{field} is not a hidden width of the context networks")
+        old_widths = getattr(model.config, field)
+        if len(new_widths) != len(old_widths) or any(
+                n < o for n, o in zip(new_widths, old_widths)):
+            raise ValueError(f"{field} {tuple(new_widths)} does not widen {tuple(old_widths)}: "
+                             "the same number of layers, each as wide or wider")
+    new = HyperpriorModel(replace(model.config, **widths))
+    old_state = model.state_dict()
+    modules = dict(new.named_modules())
+    with torch.no_grad():
+        for name, p in new.named_parameters():
+            o = old_state[name]
+            if o.shape == p.shape:
+                p.copy_(o)
+            else:
+                owner = name.rpartition(".")[0]
+                p[_corner(p, o, isinstance(modules[owner], nn.ConvTranspose2d))] = o
+        for name, b in new.named_buffers():
+            b.copy_(old_state[name])
+    return new

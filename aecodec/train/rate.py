@@ -1,0 +1,167 @@
+"""Fine-tune the rate side of a trained model alone, on analysis features cached up front.
+
+    python -m aecodec.train.rate --resume weights --resume-id cc-v36 --minutes 60 --out runs/rate
+    python -m aecodec.train.export runs/rate/last.ckpt --model-id cc-vN
+
+What trains: h_a, h_s, the density of z and the context networks (channel and checkerboard),
+the parts that decide how many bits a file takes; `--context-hidden` and
+`--checkerboard-hidden` widen the context networks first (`aecodec.train.widen.widen_hidden`).
+What stays: g_a, g_s, the gains, residual prediction and the restoration network. The loss is
+the bits of y and z per pixel: y's rounding error is uniform whatever mean it is rounded
+around, so the picture moves only through residual prediction, which reads the means; the
+Kodak estimate at both ends of a run measures rate and PSNR together.
+
+Why it is cheap: g_a runs once per training image, and a step costs only the networks at 1/16
+and 1/64 of the resolution, so the rate side sees more windows per CPU minute than in the
+joint loop, where each costs a g_a and g_s forward and backward too.
+
+Every 16th training image is held out: the log starts and ends with the bits of fixed windows
+of them at fixed levels, rounded as in a file, so a run shows what it saved on images it
+never trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from ..model import HyperpriorModel
+from .data import load_folder
+from .decoder import LatentCrops
+from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, native_bf16,
+                   optimizer_step, save_checkpoint, start_run)
+from .widen import widen_hidden
+
+RATE_MODULES = ("h_a.", "h_s.", "z_density.", "context.", "spatial.")
+HOLD_OUT = 16  # every 16th training image is held out of training, to measure on
+
+
+def rate_parameters(model: HyperpriorModel) -> list[str]:
+    """The names of the parameters that decide the rate and not the reconstruction."""
+    return [n for n, _ in model.named_parameters() if n.startswith(RATE_MODULES)]
+
+
+@torch.no_grad()
+def held_out_bits(model: HyperpriorModel, feats: torch.Tensor) -> float:
+    """Bits per latent position of the held-out windows `feats` (K, M, s, s), each at every
+    level in turn, rounded as in a file (the likelihood of y_hat, z rounded)."""
+    total = 0.0
+    for level in range(model.config.levels):
+        gain, _ = model.gains(torch.full((len(feats),), float(level)))
+        for start in range(0, len(feats), 16):
+            y = feats[start:start + 16].float() * gain[:1]
+            z = torch.round(model.h_a(y))
+            total += -torch.log2(model.z_density.likelihood(z).clamp_min(1e-9)).sum().item()
+            mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
+            total += model.code_y(y, mu, log_sigma, noise=False)[0].sum().item()
+    return total / (model.config.levels * len(feats) * feats.shape[2] * feats.shape[3])
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m aecodec.train.rate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--resume", required=True, help="a .ckpt or a weights folder")
+    p.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the evals")
+    p.add_argument("--out", default="runs/rate")
+    p.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--crop", type=int, default=256, help="pixels a window of latents covers")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--warmup-frac", type=float, default=0.02)
+    p.add_argument("--log-every", type=int, default=200)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--limit-images", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--context-hidden", type=int, nargs="+", default=None, metavar="W",
+                   help="widen the channel context's hidden layers to these widths first")
+    p.add_argument("--checkerboard-hidden", type=int, nargs="+", default=None, metavar="W",
+                   help="widen the checkerboard context's hidden layers to these widths first")
+    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast on h_a and h_s (default: where the CPU has native bf16)")
+    args = p.parse_args(argv)
+    if args.crop % 64:
+        p.error("the crop size must be a multiple of 64 (the model's total stride)")
+    return args
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    out = start_run(args)
+    model, opt_state, state = load_model_for_training(args)
+    widths = {field: tuple(w) for field, w in (("context_hidden", args.context_hidden),
+                                               ("checkerboard_hidden", args.checkerboard_hidden))
+              if w and tuple(w) != getattr(model.config, field)}
+    if widths:  # computes what the model did; the widened tensors' Adam moments start afresh
+        try:
+            model = widen_hidden(model, **widths)
+        except ValueError as e:
+            raise SystemExit(f"--context-hidden / --checkerboard-hidden: {e}") from None
+    model.requires_grad_(False)
+    # a joint checkpoint's Adam moments of these parameters carry over
+    opt = adam(model, rate_parameters(model), opt_state, args.lr)
+    params = opt.param_groups[0]["params"]
+    for q in params:
+        q.requires_grad_(True)
+    step = state.get("step", 0)
+    autocast = args.autocast if args.autocast is not None else native_bf16(torch.device("cpu"))
+    log = open(out / "log.jsonl", "a")
+    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
+    if evaluate:
+        log_eval(log, model, args.kodak, step, time.time())
+    t0 = time.time()
+    images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
+    crops = LatentCrops(model, [im for i, im in enumerate(images) if i % HOLD_OUT],
+                        seed=args.seed + step)
+    held_crops = LatentCrops(model, images[::HOLD_OUT], seed=12345)  # the same windows each run
+    del images
+    held = held_crops.batch(4 * len(held_crops.feats), args.crop)[0].half()
+    print(f"cached g_a of {len(crops.feats)} + {len(held_crops.feats)} held-out images in "
+          f"{time.time() - t0:.0f} s; training {sum(q.numel() for q in params) / 1e6:.2f}M "
+          f"rate parameters, autocast {autocast}", flush=True)
+    held_start = held_out_bits(model, held)
+    log_record(log, {"step": step, "held_out_bits": round(held_start, 5)})
+    levels, budget, pixels = model.config.levels, args.minutes * 60, args.crop**2
+    acc = {"bpp": 0.0, "bpp_z": 0.0, "n": 0}
+    t_start = t_log = last_ckpt = time.time()
+    path = out / "last.ckpt"
+    while True:
+        frac = (time.time() - t_start) / budget
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        feats, _ = crops.batch(args.batch, args.crop)
+        gain, _ = model.gains(torch.rand(args.batch) * (levels - 1))
+        bits_y, bits_z, _, _ = model.rate(feats * gain, autocast)
+        loss = (bits_y + bits_z).mean() / pixels
+        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
+        step += 1
+        acc["bpp"] += loss.item()
+        acc["bpp_z"] += bits_z.mean().item() / pixels
+        acc["n"] += 1
+        if step % args.log_every == 0:
+            n = acc.pop("n")
+            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                       **{k: round(v / n, 5) for k, v in acc.items()},
+                       "steps_per_s": round(n / (time.time() - t_log), 2)})
+            acc = {"bpp": 0.0, "bpp_z": 0.0, "n": 0}
+            t_log = time.time()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(path, model, opt, {"step": step, "phase": "rate"})
+            last_ckpt = time.time()
+    save_checkpoint(path, model, opt, {"step": step, "phase": "rate"})
+    held_end = held_out_bits(model, held)
+    log_record(log, {"step": step, "held_out_bits": round(held_end, 5),
+                     "held_out_saved": round(float(1 - held_end / held_start), 5)})
+    if evaluate:
+        log_eval(log, model, args.kodak, step, t_start)
+    log.close()
+    return path
+
+
+if __name__ == "__main__":
+    main()
