@@ -245,7 +245,7 @@ def test_decoder_fine_tune_keeps_every_coded_byte(tiny_lrp, tiny_models, tmp_pat
     assert [r["step"] for r in log] == [2, 4] and {"loss", "psnr", "img_per_s"} <= set(log[0])
     before = load_float_model(weights, "tiny-lrp").state_dict()
     after = load_checkpoint(ckpt)[0].state_dict()
-    decoder = ("g_s.", "lrp.", "log_inv_gain")
+    decoder = ("g_s.", "lrp.", "restoration.", "log_inv_gain")
     for name, value in before.items():
         same = torch.equal(value, after[name])
         assert same != name.startswith(decoder), name

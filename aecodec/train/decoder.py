@@ -1,4 +1,5 @@
-"""Fine-tune only the decoder side (g_s, residual prediction, inverse gains) of a trained model.
+"""Fine-tune only the decoder side (g_s, residual prediction, inverse gains, the restoration
+network) of a trained model.
 
     python -m aecodec.train.decoder --resume runs/cc5/last.ckpt --minutes 30 --out runs/dec5
     python -m aecodec.train.export runs/dec5/last.ckpt --model-id cc-vN
@@ -31,8 +32,8 @@ import torch
 
 from ..model import HyperpriorModel
 from .data import load_folder
-from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
-                   save_checkpoint, start_run)
+from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, native_bf16,
+                   optimizer_step, save_checkpoint, start_run)
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
@@ -40,7 +41,7 @@ STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 def decoder_parameters(model: HyperpriorModel) -> list[str]:
     """The names of the parameters that shape the reconstruction and not the rate."""
     return [n for n, _ in model.named_parameters()
-            if n.startswith(("g_s.", "lrp.")) or n == "log_inv_gain"]
+            if n.startswith(("g_s.", "lrp.", "restoration.")) or n == "log_inv_gain"]
 
 
 class LatentCrops:
@@ -107,6 +108,9 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast on g_s and the restoration network (default: where the "
+                        "CPU has native bf16)")
     args = p.parse_args(argv)
     if args.crop % 64:
         p.error("the crop size must be a multiple of 64 (the model's total stride)")
@@ -124,6 +128,7 @@ def main(argv=None) -> Path:
     for q in params:
         q.requires_grad_(True)
     step = state.get("step", 0)
+    autocast = args.autocast if args.autocast is not None else native_bf16(torch.device("cpu"))
     log = open(out / "log.jsonl", "a")
     evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
     if evaluate:
@@ -133,7 +138,8 @@ def main(argv=None) -> Path:
     crops = LatentCrops(model, load_folder(args.data, min_side=args.crop, limit=args.limit_images),
                         seed=args.seed + step)
     print(f"cached g_a of {len(crops.images)} images in {time.time() - t0:.0f} s; training "
-          f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters", flush=True)
+          f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters, autocast {autocast}",
+          flush=True)
     levels, budget = model.config.levels, args.minutes * 60
     acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
     t_start = t_log = last_ckpt = time.time()
@@ -146,7 +152,9 @@ def main(argv=None) -> Path:
         t = torch.rand(args.batch) * (levels - 1)
         gain, inv_gain = model.gains(t)
         y_hat, mean = decoded_latents(model, feats * gain)
-        x_hat = model.synthesize(model.reconstruct(y_hat, mean) * inv_gain, t)
+        y_rec = model.reconstruct(y_hat, mean) * inv_gain
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            x_hat = model.synthesize(y_rec, t).float()
         mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
         loss = (model.lambdas(t) * 255**2 * mse).mean()
         optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))

@@ -38,9 +38,9 @@ RATE_MODULES = ("h_a.", "h_s.", "z_density.", "context.", "spatial.")
 HOLD_OUT = 16  # every 16th training image is held out of training, to measure on
 
 
-def rate_parameters(model: HyperpriorModel) -> list[str]:
-    """The names of the parameters that decide the rate and not the reconstruction."""
-    return [n for n, _ in model.named_parameters() if n.startswith(RATE_MODULES)]
+def rate_parameters(model: HyperpriorModel, modules=RATE_MODULES) -> list[str]:
+    """The names of the parameters of `modules` (prefixes, all of the rate side by default)."""
+    return [n for n, _ in model.named_parameters() if n.startswith(tuple(modules))]
 
 
 @torch.no_grad()
@@ -78,6 +78,9 @@ def parse_args(argv=None):
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", nargs="+", default=None, metavar="MODULE",
+                   choices=[m.rstrip(".") for m in RATE_MODULES],
+                   help="train only these parts of the rate side (default: all of it)")
     p.add_argument("--context-hidden", type=int, nargs="+", default=None, metavar="W",
                    help="widen the channel context's hidden layers to these widths first")
     p.add_argument("--checkerboard-hidden", type=int, nargs="+", default=None, metavar="W",
@@ -104,7 +107,8 @@ def main(argv=None) -> Path:
             raise SystemExit(f"--context-hidden / --checkerboard-hidden: {e}") from None
     model.requires_grad_(False)
     # a joint checkpoint's Adam moments of these parameters carry over
-    opt = adam(model, rate_parameters(model), opt_state, args.lr)
+    trained = [m + "." for m in args.train] if args.train else RATE_MODULES
+    opt = adam(model, rate_parameters(model, trained), opt_state, args.lr)
     params = opt.param_groups[0]["params"]
     for q in params:
         q.requires_grad_(True)
