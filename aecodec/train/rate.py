@@ -38,7 +38,7 @@ RATE_MODULES = ("h_a.", "h_s.", "z_density.", "context.", "spatial.")
 HOLD_OUT = 16  # every 16th training image is held out of training, to measure on
 
 
-def rate_parameters(model: HyperpriorModel, modules=RATE_MODULES) -> list[str]:
+def rate_parameters(model: HyperpriorModel, modules: tuple[str, ...] = RATE_MODULES) -> list[str]:
     """The names of the parameters of `modules` (prefixes, all of the rate side by default)."""
     return [n for n, _ in model.named_parameters() if n.startswith(tuple(modules))]
 
@@ -49,9 +49,9 @@ def held_out_bits(model: HyperpriorModel, feats: torch.Tensor) -> float:
     level in turn, rounded as in a file (the likelihood of y_hat, z rounded)."""
     total = 0.0
     for level in range(model.config.levels):
-        gain, _ = model.gains(torch.full((len(feats),), float(level)))
+        gain, _ = model.gains(torch.tensor([float(level)]))
         for start in range(0, len(feats), 16):
-            y = feats[start:start + 16].float() * gain[:1]
+            y = feats[start:start + 16].float() * gain
             z = torch.round(model.h_a(y))
             total += -torch.log2(model.z_density.likelihood(z).clamp_min(1e-9)).sum().item()
             mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
@@ -107,7 +107,7 @@ def main(argv=None) -> Path:
             raise SystemExit(f"--context-hidden / --checkerboard-hidden: {e}") from None
     model.requires_grad_(False)
     # a joint checkpoint's Adam moments of these parameters carry over
-    trained = [m + "." for m in args.train] if args.train else RATE_MODULES
+    trained = tuple(m + "." for m in args.train) if args.train else RATE_MODULES
     opt = adam(model, rate_parameters(model, trained), opt_state, args.lr)
     params = opt.param_groups[0]["params"]
     for q in params:
@@ -120,6 +120,9 @@ def main(argv=None) -> Path:
         log_eval(log, model, args.kodak, step, time.time())
     t0 = time.time()
     images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
+    if len(images) < 2:
+        raise SystemExit(f"{args.data}: {len(images)} images of at least {args.crop} px; the "
+                         "rate side needs two, one to train on and one held out")
     crops = LatentCrops(model, [im for i, im in enumerate(images) if i % HOLD_OUT],
                         seed=args.seed + step)
     held_crops = LatentCrops(model, images[::HOLD_OUT], seed=12345)  # the same windows each run

@@ -127,7 +127,8 @@ def widen_hidden(model: HyperpriorModel, **widths: tuple[int, ...]) -> Hyperprio
                 n < o for n, o in zip(new_widths, old_widths)):
             raise ValueError(f"{field} {tuple(new_widths)} does not widen {tuple(old_widths)}: "
                              "the same number of layers, each as wide or wider")
-    new = HyperpriorModel(replace(model.config, **widths))
+    changes: dict[str, Any] = dict(widths)  # Any: replace's stub types **kwargs as one field's
+    new = HyperpriorModel(replace(model.config, **changes))
     old_state = model.state_dict()
     modules = dict(new.named_modules())
     with torch.no_grad():
