@@ -23,7 +23,6 @@ checkpoint now carries its Adam moments of the decoder's parameters over (loop.a
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -32,8 +31,8 @@ import torch
 
 from ..model import HyperpriorModel
 from .data import load_folder
-from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, native_bf16,
-                   optimizer_step, save_checkpoint, start_run)
+from .loop import (close_part_log, load_model_for_training, open_part_log, part_autocast,
+                   part_parser, run_part, start_run, train_only)
 
 STRIDE = 16  # g_a's stride: latent (i, j) covers pixels 16i..16i+15
 
@@ -90,49 +89,20 @@ def decoded_latents(model: HyperpriorModel, y: torch.Tensor) -> tuple[torch.Tens
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m aecodec.train.decoder", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--resume", required=True, help="a .ckpt or a weights folder")
-    p.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
-    p.add_argument("--data", default="../shared/data/train")
-    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the evals")
-    p.add_argument("--out", default="runs/dec")
-    p.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--crop", type=int, default=256)
-    p.add_argument("--lr", type=float, default=5e-5)
-    p.add_argument("--warmup-frac", type=float, default=0.02)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-minutes", type=float, default=5.0)
-    p.add_argument("--limit-images", type=int, default=None)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on g_s and the restoration network (default: where the "
-                        "CPU has native bf16)")
-    args = p.parse_args(argv)
-    if args.crop % 64:
-        p.error("the crop size must be a multiple of 64 (the model's total stride)")
-    return args
+    p = part_parser("python -m aecodec.train.decoder", __doc__, out="runs/dec", batch=4,
+                    lr=5e-5, log_every=50)
+    return p.parse_args(argv)
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
     out = start_run(args)
     model, opt_state, state = load_model_for_training(args)
-    model.requires_grad_(False)
     # a joint checkpoint's Adam moments of these parameters carry over
-    opt = adam(model, decoder_parameters(model), opt_state, args.lr)
-    params = opt.param_groups[0]["params"]
-    for q in params:
-        q.requires_grad_(True)
+    opt, params = train_only(model, decoder_parameters(model), opt_state, args.lr)
     step = state.get("step", 0)
-    autocast = args.autocast if args.autocast is not None else native_bf16(torch.device("cpu"))
-    log = open(out / "log.jsonl", "a")
-    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
-    if evaluate:
-        log_eval(log, model, args.kodak, step, time.time())
+    autocast = part_autocast(args)  # on g_s and the restoration network
+    log, evaluate = open_part_log(args, model, out, step)
     t0 = time.time()
     # LatentCrops keeps its own (CHW) copy of the pixels: the decoded list is not kept beside it
     crops = LatentCrops(model, load_folder(args.data, min_side=args.crop, limit=args.limit_images),
@@ -140,14 +110,9 @@ def main(argv=None) -> Path:
     print(f"cached g_a of {len(crops.images)} images in {time.time() - t0:.0f} s; training "
           f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters, autocast {autocast}",
           flush=True)
-    levels, budget = model.config.levels, args.minutes * 60
-    acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
-    t_start = t_log = last_ckpt = time.time()
-    path = out / "last.ckpt"
-    while True:
-        frac = (time.time() - t_start) / budget
-        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
-            break
+    levels = model.config.levels
+
+    def step_loss() -> tuple[torch.Tensor, dict[str, float]]:
         feats, x = crops.batch(args.batch, args.crop)
         t = torch.rand(args.batch) * (levels - 1)
         gain, inv_gain = model.gains(t)
@@ -157,26 +122,12 @@ def main(argv=None) -> Path:
             x_hat = model.synthesize(y_rec, t).float()
         mse = (x_hat - x).pow(2).mean(dim=(1, 2, 3))
         loss = (model.lambdas(t) * 255**2 * mse).mean()
-        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
-        step += 1
-        acc["loss"] += loss.item()
-        acc["psnr"] += (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean().item()
-        acc["n"] += 1
-        if step % args.log_every == 0:
-            n = acc.pop("n")
-            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                       **{k: round(v / n, 4) for k, v in acc.items()},
-                       "img_per_s": round(n * args.batch / (time.time() - t_log), 2)})
-            acc = {"loss": 0.0, "psnr": 0.0, "n": 0}
-            t_log = time.time()
-        if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
-            last_ckpt = time.time()
-    save_checkpoint(path, model, opt, {"step": step, "phase": "decoder"})
-    if evaluate:
-        log_eval(log, model, args.kodak, step, t_start)
-    log.close()
-    return path
+        psnr = (-10 * torch.log10(mse.detach().clamp_min(1e-10))).mean().item()
+        return loss, {"loss": loss.item(), "psnr": psnr}
+
+    step, t_start = run_part(args, model, opt, params, step, log, "decoder", step_loss,
+                             speed_key="img_per_s", per_step=args.batch)
+    return close_part_log(args, model, log, evaluate, step, t_start)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,110 @@ def load_model_for_training(args) -> tuple[HyperpriorModel, dict | None, dict]:
         if getattr(args, "new_only", False):
             freeze_old_entries(model, masks)
     return model, opt_state, state
+
+
+def part_parser(prog: str, doc: str, out: str, batch: int, lr: float,
+                log_every: int) -> argparse.ArgumentParser:
+    """The arguments of a run that trains one part of a model on cached g_a features with the
+    rest frozen (aecodec.train.decoder, aecodec.train.rate); `part_autocast` reads the last."""
+    p = argparse.ArgumentParser(prog=prog, description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--resume", required=True, help="a .ckpt or a weights folder")
+    p.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
+    p.add_argument("--data", default="../shared/data/train")
+    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the evals")
+    p.add_argument("--out", default=out)
+    p.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
+    p.add_argument("--batch", type=int, default=batch)
+    p.add_argument("--crop", type=_whole_latents, default=256,
+                   help="pixels a crop (window of latents) covers: a multiple of 64")
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--warmup-frac", type=float, default=0.02)
+    p.add_argument("--log-every", type=int, default=log_every)
+    p.add_argument("--ckpt-minutes", type=float, default=5.0)
+    p.add_argument("--limit-images", type=int, default=None)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast on the trained networks' largest layers (default: where "
+                        "the CPU has native bf16, AVX-512 BF16 or AMX)")
+    return p
+
+
+def _whole_latents(text: str) -> int:
+    crop = int(text)
+    if crop <= 0 or crop % 64:
+        raise argparse.ArgumentTypeError(
+            f"{crop} is not a positive multiple of 64 (the model's total stride)")
+    return crop
+
+
+def part_autocast(args) -> bool:
+    return args.autocast if args.autocast is not None else native_bf16(torch.device("cpu"))
+
+
+def train_only(model, names: list[str], opt_state: dict | None,
+               lr: float) -> tuple[torch.optim.Adam, list]:
+    """Adam over the parameters `names` with every other parameter frozen; a checkpoint's
+    moments of these carry over (`adam`)."""
+    model.requires_grad_(False)
+    opt = adam(model, names, opt_state, lr)
+    params = opt.param_groups[0]["params"]
+    for q in params:
+        q.requires_grad_(True)
+    return opt, params
+
+
+def open_part_log(args, model, out: Path, step: int):
+    """A part run's log, opened for appending, and whether it evaluates on `--kodak`: when it
+    does, the model's quick Kodak estimate is its first record."""
+    log = open(out / "log.jsonl", "a")
+    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
+    if evaluate:
+        log_eval(log, model, args.kodak, step, time.time())
+    return log, evaluate
+
+
+def close_part_log(args, model, log, evaluate: bool, step: int, t_start: float) -> Path:
+    """End a part run: the quick Kodak estimate as the log's last record when it evaluates;
+    returns the run's checkpoint."""
+    if evaluate:
+        log_eval(log, model, args.kodak, step, t_start)
+    log.close()
+    return Path(args.out) / "last.ckpt"
+
+
+def run_part(args, model, opt, params, step: int, log, phase: str,
+             step_loss: Callable[[], tuple[torch.Tensor, dict[str, float]]],
+             speed_key: str = "steps_per_s", per_step: int = 1) -> tuple[int, float]:
+    """The loop of a part run (`part_parser`'s arguments): `step_loss()` gives a step's loss
+    and the numbers to log, averaged over `--log-every` steps with the speed (`per_step`
+    items a step); a checkpoint every `--ckpt-minutes` and at the end, until `--minutes` of
+    cosine schedule or `--max-steps`. Returns the last step and the loop's start time."""
+    path = Path(args.out) / "last.ckpt"
+    acc: dict[str, float] = {}
+    n = 0
+    t_start = t_log = last_ckpt = time.time()
+    while True:
+        frac = (time.time() - t_start) / (args.minutes * 60)
+        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
+            break
+        loss, numbers = step_loss()
+        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
+        step, n = step + 1, n + 1
+        for key, value in numbers.items():
+            acc[key] = acc.get(key, 0.0) + value
+        if step % args.log_every == 0:
+            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
+                             **{k: round(v / n, 5) for k, v in acc.items()},
+                             speed_key: round(n * per_step / (time.time() - t_log), 2)})
+            acc, n, t_log = {}, 0, time.time()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            save_checkpoint(path, model, opt, {"step": step, "phase": phase})
+            last_ckpt = time.time()
+    save_checkpoint(path, model, opt, {"step": step, "phase": phase})
+    return step, t_start
 
 
 def start_run(args) -> Path:

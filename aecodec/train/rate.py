@@ -21,7 +21,6 @@ never trained on.
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -30,8 +29,8 @@ import torch
 from ..model import HyperpriorModel
 from .data import load_folder
 from .decoder import LatentCrops
-from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, native_bf16,
-                   optimizer_step, save_checkpoint, start_run)
+from .loop import (close_part_log, load_model_for_training, log_record, open_part_log,
+                   part_autocast, part_parser, run_part, start_run, train_only)
 from .widen import widen_hidden
 
 RATE_MODULES = ("h_a.", "h_s.", "z_density.", "context.", "spatial.")
@@ -60,24 +59,8 @@ def held_out_bits(model: HyperpriorModel, feats: torch.Tensor) -> float:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m aecodec.train.rate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--resume", required=True, help="a .ckpt or a weights folder")
-    p.add_argument("--resume-id", default=None, help="with a weights folder: the model id")
-    p.add_argument("--data", default="../shared/data/train")
-    p.add_argument("--kodak", default="../shared/data/kodak", help="folder for the evals")
-    p.add_argument("--out", default="runs/rate")
-    p.add_argument("--minutes", type=float, default=30.0, help="time budget (cosine schedule)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--crop", type=int, default=256, help="pixels a window of latents covers")
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--warmup-frac", type=float, default=0.02)
-    p.add_argument("--log-every", type=int, default=200)
-    p.add_argument("--ckpt-minutes", type=float, default=5.0)
-    p.add_argument("--limit-images", type=int, default=None)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (tests)")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p = part_parser("python -m aecodec.train.rate", __doc__, out="runs/rate", batch=16,
+                    lr=1e-4, log_every=200)
     p.add_argument("--train", nargs="+", default=None, metavar="MODULE",
                    choices=[m.rstrip(".") for m in RATE_MODULES],
                    help="train only these parts of the rate side (default: all of it)")
@@ -85,12 +68,7 @@ def parse_args(argv=None):
                    help="widen the channel context's hidden layers to these widths first")
     p.add_argument("--checkerboard-hidden", type=int, nargs="+", default=None, metavar="W",
                    help="widen the checkerboard context's hidden layers to these widths first")
-    p.add_argument("--autocast", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on h_a and h_s (default: where the CPU has native bf16)")
-    args = p.parse_args(argv)
-    if args.crop % 64:
-        p.error("the crop size must be a multiple of 64 (the model's total stride)")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv=None) -> Path:
@@ -105,19 +83,12 @@ def main(argv=None) -> Path:
             model = widen_hidden(model, **widths)
         except ValueError as e:
             raise SystemExit(f"--context-hidden / --checkerboard-hidden: {e}") from None
-    model.requires_grad_(False)
     # a joint checkpoint's Adam moments of these parameters carry over
     trained = tuple(m + "." for m in args.train) if args.train else RATE_MODULES
-    opt = adam(model, rate_parameters(model, trained), opt_state, args.lr)
-    params = opt.param_groups[0]["params"]
-    for q in params:
-        q.requires_grad_(True)
+    opt, params = train_only(model, rate_parameters(model, trained), opt_state, args.lr)
     step = state.get("step", 0)
-    autocast = args.autocast if args.autocast is not None else native_bf16(torch.device("cpu"))
-    log = open(out / "log.jsonl", "a")
-    evaluate = bool(args.kodak) and Path(args.kodak).is_dir()
-    if evaluate:
-        log_eval(log, model, args.kodak, step, time.time())
+    autocast = part_autocast(args)  # on h_a and h_s
+    log, evaluate = open_part_log(args, model, out, step)
     t0 = time.time()
     images = load_folder(args.data, min_side=args.crop, limit=args.limit_images)
     if len(images) < 2:
@@ -133,41 +104,20 @@ def main(argv=None) -> Path:
           f"rate parameters, autocast {autocast}", flush=True)
     held_start = held_out_bits(model, held)
     log_record(log, {"step": step, "held_out_bits": round(held_start, 5)})
-    levels, budget, pixels = model.config.levels, args.minutes * 60, args.crop**2
-    acc = {"bpp": 0.0, "bpp_z": 0.0, "n": 0}
-    t_start = t_log = last_ckpt = time.time()
-    path = out / "last.ckpt"
-    while True:
-        frac = (time.time() - t_start) / budget
-        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
-            break
+    levels, pixels = model.config.levels, args.crop**2
+
+    def step_loss() -> tuple[torch.Tensor, dict[str, float]]:
         feats, _ = crops.batch(args.batch, args.crop)
         gain, _ = model.gains(torch.rand(args.batch) * (levels - 1))
         bits_y, bits_z, _, _ = model.rate(feats * gain, autocast)
         loss = (bits_y + bits_z).mean() / pixels
-        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
-        step += 1
-        acc["bpp"] += loss.item()
-        acc["bpp_z"] += bits_z.mean().item() / pixels
-        acc["n"] += 1
-        if step % args.log_every == 0:
-            n = acc.pop("n")
-            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                       **{k: round(v / n, 5) for k, v in acc.items()},
-                       "steps_per_s": round(n / (time.time() - t_log), 2)})
-            acc = {"bpp": 0.0, "bpp_z": 0.0, "n": 0}
-            t_log = time.time()
-        if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            save_checkpoint(path, model, opt, {"step": step, "phase": "rate"})
-            last_ckpt = time.time()
-    save_checkpoint(path, model, opt, {"step": step, "phase": "rate"})
+        return loss, {"bpp": loss.item(), "bpp_z": bits_z.mean().item() / pixels}
+
+    step, t_start = run_part(args, model, opt, params, step, log, "rate", step_loss)
     held_end = held_out_bits(model, held)
     log_record(log, {"step": step, "held_out_bits": round(held_end, 5),
                      "held_out_saved": round(float(1 - held_end / held_start), 5)})
-    if evaluate:
-        log_eval(log, model, args.kodak, step, t_start)
-    log.close()
-    return path
+    return close_part_log(args, model, log, evaluate, step, t_start)
 
 
 if __name__ == "__main__":
