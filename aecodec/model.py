@@ -231,19 +231,22 @@ class HyperpriorModel(nn.Module):
             x_hat = self.synthesize(y_hat * inv_gain, t)
         return {"x_hat": x_hat.float(), "bits": bits_y + bits_z, "bits_z": bits_z}
 
-    def rate(self, y: torch.Tensor, autocast: bool = False, rate_slices: int | None = None):
-        """The side of training that decides a file's size: bits per sample of the gained
-        latents y (B, M, h, w) and of their hyper-latents z (each under uniform noise), and
-        y_hat with the means it is quantized around."""
+    def rate(self, y: torch.Tensor, autocast: bool = False, rate_slices: int | None = None,
+             noise: bool = True):
+        """The side of the model that decides a file's size: bits per sample of the gained
+        latents y (B, M, h, w) and of their hyper-latents z, and y_hat with the means it is
+        quantized around. The bits are measured under uniform noise (training), or with
+        noise=False on z and y rounded as a file codes them (evaluation)."""
         with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=autocast):
             z = self.h_a(y)
         z = z.float()
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        bits_z = -torch.log2(self.z_density.likelihood(z_noisy).clamp_min(LIKELIHOOD_FLOOR))
+        z_coded = z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else torch.round(z)
+        bits_z = -torch.log2(self.z_density.likelihood(z_coded).clamp_min(LIKELIHOOD_FLOOR))
         with torch.autocast(y.device.type, dtype=torch.bfloat16, enabled=autocast):
             params = self.float_h_s(round_ste(z))
         mu, log_sigma = params.float().chunk(2, dim=1)
-        bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, rate_slices=rate_slices)
+        bits_y, y_hat, mean = self.code_y(y.float(), mu, log_sigma, noise=noise,
+                                          rate_slices=rate_slices)
         return bits_y, bits_z.sum(dim=(1, 2, 3)), y_hat, mean
 
     def synthesize(self, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

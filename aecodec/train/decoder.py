@@ -45,10 +45,12 @@ def decoder_parameters(model: HyperpriorModel) -> list[str]:
 
 class LatentCrops:
     """g_a of every training image (cropped to whole 16-pixel blocks), float16 in memory,
-    and random aligned windows of (latents, pixels)."""
+    and random aligned windows of (latents, pixels); with pixels=False the pixels are not kept
+    (the rate side trains on latents alone) and batches have None for them."""
 
-    def __init__(self, model: HyperpriorModel, images: list[np.ndarray], seed: int = 0):
-        self.images: list[np.ndarray] = []  # (3, h, w) uint8
+    def __init__(self, model: HyperpriorModel, images: list[np.ndarray], seed: int = 0,
+                 pixels: bool = True):
+        self.images: list[np.ndarray] | None = [] if pixels else None  # (3, h, w) uint8
         self.feats: list[torch.Tensor] = []  # (M, h/16, w/16) float16
         with torch.no_grad():
             for img in images:
@@ -56,10 +58,11 @@ class LatentCrops:
                 img = np.ascontiguousarray(img[:h, :w].transpose(2, 0, 1))
                 x = torch.from_numpy(img)[None].float().div_(255)
                 self.feats.append(model.g_a(x)[0].half())
-                self.images.append(img)
+                if self.images is not None:
+                    self.images.append(img)
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, size: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, size: int, crop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Latents (size, M, crop/16, crop/16) float32 and pixels (size, 3, crop, crop) in
         [0, 1], from images at least `crop` on each side."""
         side = crop // STRIDE
@@ -73,18 +76,17 @@ class LatentCrops:
             a = self.rng.integers(f.shape[1] - side + 1)
             b = self.rng.integers(f.shape[2] - side + 1)
             feats.append(f[:, a:a + side, b:b + side])
-            pixels.append(self.images[i][:, a * STRIDE:(a + side) * STRIDE,
-                                         b * STRIDE:(b + side) * STRIDE])
-        x = torch.from_numpy(np.stack(pixels)).float().div_(255)
+            if self.images is not None:
+                pixels.append(self.images[i][:, a * STRIDE:(a + side) * STRIDE,
+                                             b * STRIDE:(b + side) * STRIDE])
+        x = torch.from_numpy(np.stack(pixels)).float().div_(255) if pixels else None
         return torch.stack(feats).float(), x
 
 
 @torch.no_grad()
 def decoded_latents(model: HyperpriorModel, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """y_hat and the means the decoder would see for the (gained) latents y."""
-    z = torch.round(model.h_a(y))
-    mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
-    _, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
+    _, _, y_hat, mean = model.rate(y, noise=False)
     return y_hat, mean
 
 
@@ -107,13 +109,14 @@ def main(argv=None) -> Path:
     # LatentCrops keeps its own (CHW) copy of the pixels: the decoded list is not kept beside it
     crops = LatentCrops(model, load_folder(args.data, min_side=args.crop, limit=args.limit_images),
                         seed=args.seed + step)
-    print(f"cached g_a of {len(crops.images)} images in {time.time() - t0:.0f} s; training "
+    print(f"cached g_a of {len(crops.feats)} images in {time.time() - t0:.0f} s; training "
           f"{sum(q.numel() for q in params) / 1e6:.2f}M decoder parameters, autocast {autocast}",
           flush=True)
     levels = model.config.levels
 
     def step_loss() -> tuple[torch.Tensor, dict[str, float]]:
         feats, x = crops.batch(args.batch, args.crop)
+        assert x is not None  # the crops keep their pixels
         t = torch.rand(args.batch) * (levels - 1)
         gain, inv_gain = model.gains(t)
         y_hat, mean = decoded_latents(model, feats * gain)

@@ -21,12 +21,8 @@ def estimate(model, x: torch.Tensor, level: float) -> tuple[float, float]:
     xp = F.pad(x, (0, pw, 0, ph), mode="replicate")
     t = torch.tensor([float(level)], device=x.device)
     gain, inv_gain = model.gains(t)
-    y = model.g_a(xp) * gain
-    z = torch.round(model.h_a(y))
-    bits = -torch.log2(model.z_density.likelihood(z).clamp_min(1e-9)).sum()
-    mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
-    bits_y, y_hat, mean = model.code_y(y, mu, log_sigma, noise=False)
-    bits = bits + bits_y.sum()
+    bits_y, bits_z, y_hat, mean = model.rate(model.g_a(xp) * gain, noise=False)
+    bits = bits_y + bits_z
     x_hat = model.synthesize(model.reconstruct(y_hat, mean) * inv_gain, t)[:, :, :h, :w].clamp(0, 1)
     mse = F.mse_loss(torch.round(x_hat * 255), torch.round(x * 255)).item()
     return bits.item() / (h * w), 10 * np.log10(255**2 / max(mse, 1e-10))

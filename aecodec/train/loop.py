@@ -183,15 +183,26 @@ def close_part_log(args, model, log, evaluate: bool, step: int, t_start: float) 
 
 def run_part(args, model, opt, params, step: int, log, phase: str,
              step_loss: Callable[[], tuple[torch.Tensor, dict[str, float]]],
-             speed_key: str = "steps_per_s", per_step: int = 1) -> tuple[int, float]:
-    """The loop of a part run (`part_parser`'s arguments): `step_loss()` gives a step's loss
-    and the numbers to log, averaged over `--log-every` steps with the speed (`per_step`
-    items a step); a checkpoint every `--ckpt-minutes` and at the end, until `--minutes` of
-    cosine schedule or `--max-steps`. Returns the last step and the loop's start time."""
+             speed_key: str | None = "steps_per_s", per_step: int = 1,
+             spent: float | None = None) -> tuple[int, float]:
+    """The loop of a run that trains one part of a model (`--minutes`, `--max-steps`, `--lr`,
+    `--warmup-frac`, `--log-every`, `--ckpt-minutes`, `--out`): `step_loss()` gives a step's
+    loss and the numbers to log, averaged over `--log-every` steps, with the speed under
+    `speed_key` (`per_step` items a step); a checkpoint every `--ckpt-minutes` and at the end.
+    With `spent` (seconds of the schedule a resumed run already spent) the schedule goes on
+    from there and the checkpoints record it ("seconds"); without, a checkpoint records no
+    schedule, so a joint run resumed from it starts its own. Returns the last step and the
+    schedule's start time."""
     path = Path(args.out) / "last.ckpt"
     acc: dict[str, float] = {}
     n = 0
-    t_start = t_log = last_ckpt = time.time()
+    t_log = last_ckpt = time.time()
+    t_start = t_log - (spent or 0.0)
+
+    def state() -> dict:
+        done = {"step": step, "phase": phase}
+        return done if spent is None else {**done, "seconds": time.time() - t_start}
+
     while True:
         frac = (time.time() - t_start) / (args.minutes * 60)
         if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
@@ -202,14 +213,15 @@ def run_part(args, model, opt, params, step: int, log, phase: str,
         for key, value in numbers.items():
             acc[key] = acc.get(key, 0.0) + value
         if step % args.log_every == 0:
+            speed = {speed_key: round(n * per_step / (time.time() - t_log), 2)} \
+                if speed_key else {}
             log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                             **{k: round(v / n, 5) for k, v in acc.items()},
-                             speed_key: round(n * per_step / (time.time() - t_log), 2)})
+                             **{k: round(v / n, 5) for k, v in acc.items()}, **speed})
             acc, n, t_log = {}, 0, time.time()
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            save_checkpoint(path, model, opt, {"step": step, "phase": phase})
+            save_checkpoint(path, model, opt, state())
             last_ckpt = time.time()
-    save_checkpoint(path, model, opt, {"step": step, "phase": phase})
+    save_checkpoint(path, model, opt, state())
     return step, t_start
 
 

@@ -50,11 +50,8 @@ def held_out_bits(model: HyperpriorModel, feats: torch.Tensor) -> float:
     for level in range(model.config.levels):
         gain, _ = model.gains(torch.tensor([float(level)]))
         for start in range(0, len(feats), 16):
-            y = feats[start:start + 16].float() * gain
-            z = torch.round(model.h_a(y))
-            total += -torch.log2(model.z_density.likelihood(z).clamp_min(1e-9)).sum().item()
-            mu, log_sigma = model.float_h_s(z).chunk(2, dim=1)
-            total += model.code_y(y, mu, log_sigma, noise=False)[0].sum().item()
+            bits_y, bits_z, _, _ = model.rate(feats[start:start + 16].float() * gain, noise=False)
+            total += (bits_y + bits_z).sum().item()
     return total / (model.config.levels * len(feats) * feats.shape[2] * feats.shape[3])
 
 
@@ -95,8 +92,9 @@ def main(argv=None) -> Path:
         raise SystemExit(f"{args.data}: {len(images)} images of at least {args.crop} px; the "
                          "rate side needs two, one to train on and one held out")
     crops = LatentCrops(model, [im for i, im in enumerate(images) if i % HOLD_OUT],
-                        seed=args.seed + step)
-    held_crops = LatentCrops(model, images[::HOLD_OUT], seed=12345)  # the same windows each run
+                        seed=args.seed + step, pixels=False)
+    # the same windows each run
+    held_crops = LatentCrops(model, images[::HOLD_OUT], seed=12345, pixels=False)
     del images
     held = held_crops.batch(4 * len(held_crops.feats), args.crop)[0].half()
     print(f"cached g_a of {len(crops.feats)} + {len(held_crops.feats)} held-out images in "

@@ -41,8 +41,8 @@ from ..nn.restoration import SCALES
 from ..tiling import ALIGN
 from .data import load_folder
 from .decoder import decoded_latents
-from .loop import (adam, load_model_for_training, log_eval, log_record, lr_at, optimizer_step,
-                   save_checkpoint, start_run)
+from .loop import (close_part_log, load_model_for_training, log_record, run_part, start_run,
+                   train_only)
 
 HOLD_OUT = 16  # every 16th image's crops are held out of training, to measure on
 
@@ -225,12 +225,9 @@ def fit_main(args) -> Path:
         raise SystemExit("the model has no restoration network: give its --hidden widths")
     if model.config != config:
         state = {}  # a new network: a new run, whatever the checkpoint's own step count
-    model.eval().requires_grad_(False)
-    names = [n for n, _ in model.named_parameters() if n.startswith("restoration.")]
-    opt = adam(model, names, opt_state, args.lr)
-    params = opt.param_groups[0]["params"]
-    for q in params:
-        q.requires_grad_(True)
+    model.eval()
+    opt, params = train_only(model, [n for n, _ in model.named_parameters()
+                                     if n.startswith("restoration.")], opt_state, args.lr)
     step, spent = state.get("step", 0), state.get("seconds", 0.0)
     pairs = Pairs(args.pairs, model, args.seed + step)
     assert model.restoration is not None
@@ -242,31 +239,18 @@ def fit_main(args) -> Path:
     log = open(out / "log.jsonl", "a")
     print(f"{len(pairs.train)} training and {len(pairs.held)} held-out crops; training "
           f"{sum(q.numel() for q in params)} parameters", flush=True)
-    budget = args.minutes * 60
-    t_start = time.time() - spent
-    last_ckpt, acc, count = time.time(), 0.0, 0
-    while True:
-        frac = (time.time() - t_start) / budget
-        if frac >= 1 or (args.max_steps is not None and step >= args.max_steps):
-            break
+    restoration = model.restoration
+
+    def step_loss() -> tuple[torch.Tensor, dict[str, float]]:
         x, x_hat, t = pairs.batch(args.batch, args.crop, grid)
-        loss = relative_error(model.restoration(x_hat, t), x_hat, x)
-        optimizer_step(opt, loss, params, lr_at(frac, args.lr, args.warmup_frac))
-        step += 1
-        acc, count = acc + loss.item(), count + 1
-        if step % args.log_every == 0:
-            log_record(log, {"step": step, "minutes": round((time.time() - t_start) / 60, 2),
-                             "relative_error": round(acc / count, 5)})
-            acc, count = 0.0, 0
-        if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            save_checkpoint(out / "last.ckpt", model, opt,
-                            {"step": step, "seconds": time.time() - t_start})
-            last_ckpt = time.time()
-    save_checkpoint(out / "last.ckpt", model, opt, {"step": step, "seconds": time.time() - t_start})
+        loss = relative_error(restoration(x_hat, t), x_hat, x)
+        return loss, {"relative_error": loss.item()}
+
+    step, t_start = run_part(args, model, opt, params, step, log, "restoration", step_loss,
+                             speed_key=None, spent=spent)
     log_record(log, {"step": step, **held_out_gain(model, pairs)})
-    if args.kodak and Path(args.kodak).is_dir():
-        log_eval(log, model, args.kodak, step, t_start)
-    return out / "last.ckpt"
+    return close_part_log(args, model, log, bool(args.kodak) and Path(args.kodak).is_dir(),
+                          step, t_start)
 
 
 def parse_args(argv=None):
