@@ -15,7 +15,9 @@ average too: the shared weights are averaged, the added blocks keep their one ru
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,11 +29,14 @@ from .loop import adam, load_checkpoint, save_checkpoint
 def average_state(states: list[dict]) -> dict:
     """The elementwise mean of state dicts, each entry over the dicts that have it (all of
     them, for one architecture); the first must have every entry."""
-    # float64 sums: the mean does not depend on the order the checkpoints are given in
+    # float64 sums: the mean does not depend on the order the checkpoints are given in. The sum
+    # starts from the first tensor, not from Python's 0, whose +0.0 would turn a weight that is
+    # -0.0 in every input into +0.0: the same computation, but not the same decoder to
+    # anything that hashes its bytes (the restoration pairs' decoder digest).
     out = {}
     for k, v in states[0].items():
-        having = [s[k] for s in states if k in s]
-        out[k] = (sum(h.double() for h in having) / len(having)).to(v.dtype) \
+        having = [s[k].double() for s in states if k in s]
+        out[k] = (functools.reduce(operator.add, having) / len(having)).to(v.dtype) \
             if v.is_floating_point() else v
     return out
 
