@@ -151,7 +151,6 @@ def test_soup_averages_runs_from_the_same_start(tmp_path):
         soup_main([str(d), str(run("e", "--encoder-blocks", "1")), "--out", str(tmp_path / "x")])
 
 
-
 def test_soup_of_equal_weights_is_them_bit_for_bit():
     """A weight every run left alone stays what it was, -0.0 included: the restoration pairs
     know their decoder by a hash of its bytes, and a soup of runs that trained only the
@@ -161,6 +160,7 @@ def test_soup_of_equal_weights_is_them_bit_for_bit():
     state = average_state([{"w": w}, {"w": w.clone()}, {"w": w.clone()}])
     assert state["w"].numpy().tobytes() == w.numpy().tobytes()
     assert torch.equal(average_state([{"w": w}, {"w": w + 1}])["w"], w + 0.5)
+
 
 def test_accum_sums_micro_batches_into_one_step(tmp_path, monkeypatch):
     """--accum K draws K batches per optimizer step (the batch a GPU run uses, on one thread)."""

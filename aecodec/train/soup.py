@@ -15,9 +15,7 @@ average too: the shared weights are averaged, the added blocks keep their one ru
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import operator
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +34,7 @@ def average_state(states: list[dict]) -> dict:
     out = {}
     for k, v in states[0].items():
         having = [s[k].double() for s in states if k in s]
-        out[k] = (functools.reduce(operator.add, having) / len(having)).to(v.dtype) \
+        out[k] = (sum(having[1:], having[0]) / len(having)).to(v.dtype) \
             if v.is_floating_point() else v
     return out
 
