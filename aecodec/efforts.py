@@ -29,12 +29,15 @@ class Effort(NamedTuple):
 EFFORTS = (Effort(0, 0.0, False), Effort(0, 0.0, True), Effort(10, 0.02, True),
            Effort(30, 0.01, True), Effort(60, 0.007, True))
 MAX_EFFORT = len(EFFORTS) - 1
-# What each effort costs and saves, measured by `python -m bench effort` (bench/results/effort);
-# the one place the numbers live: the command line's --help shows it, the docstrings point here
-COST = ("1 fits a post-filter to the decoded image (about 2.5 % fewer bits at the same quality "
-        "on Kodak, encode about 2.5x slower); 2-4 also refine each image's latents first (7-10 % "
-        "fewer bits, about 11x, 27x or 48x slower where the CPU has bf16, 25x, 66x or 132x "
-        "where it has not). The same decoder reads the file.")
+# What each effort costs and saves, measured with cc-v38 on all 24 Kodak images (efforts 1-3,
+# bench/results/kodak) and by `python -m bench effort` (time ratios and effort 4,
+# bench/results/effort); the one place the numbers live: the command line's --help shows it,
+# the docstrings point here
+COST = ("1 fits a post-filter to the decoded image (about 1.5 % fewer bits at the same quality "
+        "on Kodak, encode about 3.5x slower); 2-4 also refine each image's latents first "
+        "(about 7, 10.5 or 12 % fewer bits than effort 0, encode about 26x, 69x or 133x "
+        "slower where the CPU has bf16, about twice that where it has not). The same decoder "
+        "reads the file.")
 
 
 def check_effort(effort) -> int:
